@@ -1,0 +1,134 @@
+"""A node's configuration: one TOML file in its data folder, written by ``edufed init``.
+
+Secrets do not live here: the signing keys are separate 0600 files and the admin token is stored only as a
+SHA-256 hash, so the config can be read, copied and shared for support without leaking anything.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import tomli_w
+
+from node.errors import BadRequest
+
+CONFIG_FILE = "edufed.toml"
+DATABASE_ENV = "EDUFED_DATABASE_URL"
+ALLOW_PRIVATE_ENV = "EDUFED_ALLOW_PRIVATE_NETWORKS"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on every input, so no request can exhaust the node."""
+
+    max_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 32
+    max_import_bytes: int = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    data_dir: Path
+    name: str
+    base_url: str
+    database_url: str
+    admin_token_sha256: str
+    country: str | None = None
+    city: str | None = None
+    languages: tuple[str, ...] = ("en",)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    allow_private_networks: bool = False
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def effective_database_url(self) -> str:
+        """``EDUFED_DATABASE_URL`` wins over the file, so one data folder can move to PostgreSQL."""
+        return os.environ.get(DATABASE_ENV) or self.database_url
+
+    @property
+    def private_networks_allowed(self) -> bool:
+        return self.allow_private_networks or os.environ.get(ALLOW_PRIVATE_ENV) == "1"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def records_base(self) -> str:
+        return f"{self.base_url}/records/"
+
+
+def normalize_base_url(url: str) -> str:
+    """Check that ``url`` is an http(s) origin without path, query or fragment, and drop a trailing slash."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadRequest("Base URL must be an http or https URL", detail=url, field="base-url")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise BadRequest(
+            "Base URL must be an origin (scheme, host and port only)",
+            detail=f"{url}: a did:web identity is bound to the origin",
+            field="base-url",
+        )
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def default_database_url(data_dir: Path) -> str:
+    return f"sqlite://{(data_dir / 'edufed.sqlite3').resolve()}"
+
+
+def save(config: NodeConfig) -> None:
+    raw: dict[str, Any] = {
+        "node": {
+            "name": config.name,
+            "base_url": config.base_url,
+            "languages": list(config.languages),
+            **({"country": config.country} if config.country else {}),
+            **({"city": config.city} if config.city else {}),
+        },
+        "database": {"url": config.database_url},
+        "admin": {"token_sha256": config.admin_token_sha256},
+        "server": {"host": config.host, "port": config.port},
+        "network": {"allow_private_networks": config.allow_private_networks},
+        "limits": asdict(config.limits),
+    }
+    path = config.data_dir / CONFIG_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(tomli_w.dumps(raw), "utf-8")
+    tmp.replace(path)
+
+
+def load(data_dir: Path) -> NodeConfig:
+    path = data_dir / CONFIG_FILE
+    if not path.is_file():
+        raise BadRequest(
+            "Not an EduFed data folder", detail=f"{path} does not exist; run `edufed init` first", field="data"
+        )
+    try:
+        raw = tomllib.loads(path.read_text("utf-8"))
+        node = raw["node"]
+        return NodeConfig(
+            data_dir=data_dir.resolve(),
+            name=node["name"],
+            base_url=normalize_base_url(node["base_url"]),
+            country=node.get("country"),
+            city=node.get("city"),
+            languages=tuple(node.get("languages", ["en"])),
+            database_url=raw["database"]["url"],
+            admin_token_sha256=raw["admin"]["token_sha256"],
+            host=raw.get("server", {}).get("host", "127.0.0.1"),
+            port=int(raw.get("server", {}).get("port", 8000)),
+            allow_private_networks=bool(raw.get("network", {}).get("allow_private_networks", False)),
+            limits=Limits(**raw.get("limits", {})),
+        )
+    except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as exc:
+        raise BadRequest("Invalid configuration file", detail=f"{path}: {exc}", field="config") from exc
+
+
+def with_server(config: NodeConfig, host: str | None, port: int | None) -> NodeConfig:
+    return replace(config, host=host or config.host, port=port if port is not None else config.port)

@@ -1,0 +1,197 @@
+"""The Store: how the rest of the node reads and writes records, without knowing the ORM.
+
+Each Store owns its own tortoise context, so several nodes can live in one process (the federation tests run
+three). Every method binds that context for its own duration only; concurrent requests each bind their own.
+A record and its index rows are always written in one transaction, and a version check inside that
+transaction turns a lost update into a 409 instead of silently overwriting a newer record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.context import TortoiseContext, _current_context
+from tortoise.exceptions import IntegrityError
+from tortoise.migrations.executor import MigrationExecutor
+from tortoise.transactions import in_transaction
+
+from node.errors import Conflict
+from node.store.models import Record, RecordCategory, RecordIndex
+
+APPS = {"models": {"models": ["node.store.models"], "migrations": "node.store.migrations"}}
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A record as stored: the signed JSON plus the columns the node queries by."""
+
+    iri: str
+    local_id: str | None
+    origin: str
+    type: str
+    version: int
+    date_modified: datetime
+    document_json: str
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """What search needs of a live record (tombstones have none)."""
+
+    type: str
+    name: str
+    text: str
+    language: str | None
+    categories: tuple[str, ...]
+    latitude: float | None
+    longitude: float | None
+
+
+def _stored(row: Record) -> StoredRecord:
+    return StoredRecord(
+        iri=row.iri,
+        local_id=row.local_id,
+        origin=row.origin,
+        type=row.type,
+        version=row.version,
+        date_modified=row.date_modified,
+        document_json=row.document,
+        deleted=row.deleted,
+    )
+
+
+def _columns(record: StoredRecord) -> dict[str, object]:
+    return {
+        "iri": record.iri,
+        "local_id": record.local_id,
+        "origin": record.origin,
+        "type": record.type,
+        "version": record.version,
+        "date_modified": record.date_modified,
+        "document": record.document_json,
+        "deleted": record.deleted,
+    }
+
+
+class Store:
+    """Records and their index in one database (SQLite file or PostgreSQL)."""
+
+    def __init__(self, context: TortoiseContext) -> None:
+        self._context = context
+
+    @classmethod
+    async def open(cls, database_url: str) -> Store:
+        """Connect and bring the schema up to date with the migrations shipped in this package."""
+        context = TortoiseContext()
+        store = cls(context)
+        with store._bound():
+            await context.init(config={"connections": {"default": database_url}, "apps": APPS}, _create_db=False)
+            await MigrationExecutor(context.db(), APPS).migrate()
+        return store
+
+    async def close(self) -> None:
+        with self._bound():
+            await self._context.close_connections()
+
+    @contextmanager
+    def _bound(self) -> Iterator[None]:
+        """Make this store's tortoise context the current one for the calling task only."""
+        token = _current_context.set(self._context)
+        try:
+            yield
+        finally:
+            _current_context.reset(token)
+
+    async def get(self, iri: str) -> StoredRecord | None:
+        with self._bound():
+            row = await Record.get_or_none(iri=iri)
+            return _stored(row) if row else None
+
+    async def get_local(self, local_id: str) -> StoredRecord | None:
+        with self._bound():
+            row = await Record.get_or_none(local_id=local_id)
+            return _stored(row) if row else None
+
+    async def count(self, *, include_deleted: bool = False) -> int:
+        with self._bound():
+            query = Record.all() if include_deleted else Record.filter(deleted=False)
+            return await query.count()
+
+    async def iter_records(self, *, after_id: int = 0, limit: int = 100) -> list[tuple[int, StoredRecord]]:
+        """One page of records (tombstones included) in storage order, for cursor paging."""
+        with self._bound():
+            rows = await Record.filter(id__gt=after_id).order_by("id").limit(limit)
+            return [(row.id, _stored(row)) for row in rows]
+
+    async def save(self, record: StoredRecord, index: IndexEntry | None, *, expected_version: int | None) -> None:
+        """Write one record with its index; ``expected_version`` None means it must not exist yet."""
+        await self.save_many([(record, index)], expected_versions=[expected_version])
+
+    async def save_many(
+        self,
+        items: Sequence[tuple[StoredRecord, IndexEntry | None]],
+        *,
+        expected_versions: Sequence[int | None] | None = None,
+    ) -> None:
+        """Write records with their index rows, all or nothing.
+
+        Without ``expected_versions`` a record of version N replaces version N-1 (version 1 is new).
+        """
+        expected = expected_versions or [r.version - 1 if r.version > 1 else None for r, _ in items]
+        with self._bound():
+            async with in_transaction():
+                new = [(r, i) for (r, i), e in zip(items, expected, strict=True) if e is None]
+                changed = [(r, i, e) for (r, i), e in zip(items, expected, strict=True) if e is not None]
+                try:
+                    await Record.bulk_create([Record(**_columns(r)) for r, _ in new], batch_size=1000)
+                except IntegrityError:
+                    raise Conflict("A record with this id already exists", field="id") from None
+                for record, _, version in changed:
+                    updated = await Record.filter(iri=record.iri, version=version).update(**_columns(record))
+                    if updated != 1:
+                        raise Conflict("Record has changed", detail=f"{record.iri} is no longer version {version}",
+                                       field="version")
+                ids = await self._ids([r.iri for r, _ in items])
+                if changed:
+                    old = [ids[r.iri] for r, _, _ in changed]
+                    await RecordIndex.filter(record_id__in=old).delete()
+                    await RecordCategory.filter(record_id__in=old).delete()
+                await self._write_index([(ids[r.iri], i) for r, i in items if i is not None])
+
+    @staticmethod
+    async def _ids(iris: list[str]) -> dict[str, int]:
+        """Primary keys by IRI (bulk inserts do not return them on every backend)."""
+        ids: dict[str, int] = {}
+        for start in range(0, len(iris), 1000):
+            ids.update(await Record.filter(iri__in=iris[start : start + 1000]).values_list("iri", "id"))
+        return ids
+
+    @staticmethod
+    async def _write_index(entries: list[tuple[int, IndexEntry]]) -> None:
+        await RecordIndex.bulk_create(
+            [
+                RecordIndex(record_id=record_id, type=e.type, name=e.name, text=e.text, language=e.language,
+                            latitude=e.latitude, longitude=e.longitude)
+                for record_id, e in entries
+            ],
+            batch_size=1000,
+        )
+        await RecordCategory.bulk_create(
+            [RecordCategory(record_id=record_id, category=c) for record_id, e in entries for c in e.categories],
+            batch_size=1000,
+        )
+
+    async def index_of(self, iri: str) -> IndexEntry | None:
+        """The index row of a record (None for tombstones and unknown records)."""
+        with self._bound():
+            row = await RecordIndex.get_or_none(record__iri=iri)
+            if row is None:
+                return None
+            categories = await RecordCategory.filter(record_id=row.pk).order_by("id").values_list("category", flat=True)
+            return IndexEntry(type=row.type, name=row.name, text=row.text, language=row.language,
+                              categories=tuple(str(c) for c in categories), latitude=row.latitude,
+                              longitude=row.longitude)

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Install EduFed with its test tools into .venv (and the independent JS verifier), then run the test suite.
+# Extra arguments go to pytest. EDUFED_TEST_DATABASE_URL=postgres://… runs the suite on PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[test]"
+npm ci --silent --no-audit --no-fund --prefix tests/interop
+exec .venv/bin/python -m pytest "$@"
