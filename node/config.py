@@ -21,6 +21,8 @@ CONFIG_FILE = "edufed.toml"
 DATABASE_ENV = "EDUFED_DATABASE_URL"
 ALLOW_PRIVATE_ENV = "EDUFED_ALLOW_PRIVATE_NETWORKS"
 
+DEFAULT_PORT = 8000
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -42,7 +44,7 @@ class NodeConfig:
     city: str | None = None
     languages: tuple[str, ...] = ("en",)
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = DEFAULT_PORT
     allow_private_networks: bool = False
     limits: Limits = field(default_factory=Limits)
 
@@ -122,7 +124,7 @@ def load(data_dir: Path) -> NodeConfig:
             database_url=raw["database"]["url"],
             admin_token_sha256=raw["admin"]["token_sha256"],
             host=raw.get("server", {}).get("host", "127.0.0.1"),
-            port=int(raw.get("server", {}).get("port", 8000)),
+            port=int(raw.get("server", {}).get("port", DEFAULT_PORT)),
             allow_private_networks=bool(raw.get("network", {}).get("allow_private_networks", False)),
             limits=Limits(**raw.get("limits", {})),
         )

@@ -1,0 +1,45 @@
+"""The aiohttp application of one node: wiring only; behaviour lives in the services it is handed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from node.catalog.records import node_signer
+from node.catalog.service import Catalog
+from node.config import NodeConfig
+from node.store.records import Store
+from node.trust.did import build_did_document, did_web_from_base_url
+from node.trust.keyring import KeyRing
+from node.web import catalog_routes, identity_routes, pages, vocab_routes
+from node.web.problems import MAX_BODY, problem_middleware
+from node.web.services import SERVICES, Services
+
+
+def make_services(config: NodeConfig, store: Store, keyring: KeyRing) -> Services:
+    did = did_web_from_base_url(config.base_url)
+    catalog = Catalog(store, config.records_base, lambda: node_signer(config.base_url, keyring), config.languages)
+    return Services(config=config, store=store, keyring=keyring, catalog=catalog, did=did,
+                    did_document=lambda: build_did_document(did, keyring.entries()))
+
+
+def create_app(config: NodeConfig, store: Store | None = None) -> web.Application:
+    """The node's application; opens its own store unless one is handed in (tests share one)."""
+    app = web.Application(middlewares=[problem_middleware], client_max_size=config.limits.max_body_bytes)
+    app[MAX_BODY] = config.limits.max_body_bytes
+    keyring = KeyRing(config.keys_dir)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        opened = store or await Store.open(config.effective_database_url)
+        app[SERVICES] = make_services(config, opened, keyring)
+        yield
+        if store is None:
+            await opened.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    identity_routes.setup(app)
+    vocab_routes.setup(app)
+    catalog_routes.setup(app)
+    pages.setup(app)
+    return app

@@ -1,0 +1,123 @@
+"""The ``edufed`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from node.bootstrap import ADMIN_TOKEN_FILE, init_node
+from node.config import load, with_server
+from node.errors import EduFedError
+from node.trust.keyring import KeyRing
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    config, token = asyncio.run(
+        init_node(
+            args.data,
+            base_url=args.base_url,
+            name=args.name,
+            country=args.country,
+            city=args.city,
+            languages=tuple(args.language or ["en"]),
+            database_url=args.database_url,
+            allow_private_networks=args.allow_private_networks,
+        )
+    )
+    print(f"Initialised EduFed node {config.name!r} at {config.base_url} in {config.data_dir}")
+    print(f"Admin token (shown once; also saved in {config.data_dir / ADMIN_TOKEN_FILE}, mode 0600):")
+    print(token)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from node.app import create_app
+
+    config = with_server(load(args.data), args.host, args.port)
+    web.run_app(create_app(config), host=config.host, port=config.port, print=None)
+    return 0
+
+
+def cmd_key_rotate(args: argparse.Namespace) -> int:
+    config = load(args.data)
+    entry = KeyRing(config.keys_dir).rotate()
+    print(f"New signing key {entry.public_multibase}; earlier keys stay in the DID document as retired.")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from node.catalog.importer import run_import
+
+    config = load(args.data)
+    return asyncio.run(run_import(config, args.file, report_path=args.report, progress=not args.quiet))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from node.demo import run_demo
+
+    return run_demo(args.dir, args.base_port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edufed", description="EduFed node: a federated education catalog.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser("init", help="create a node's data folder, key, database and admin token")
+    init.add_argument("--data", type=Path, required=True, help="data folder to create")
+    init.add_argument("--base-url", required=True, help="public origin of the node, e.g. https://learn.example.org")
+    init.add_argument("--name", required=True, help="the node's display name")
+    init.add_argument("--country", help="ISO 3166-1 alpha-2 country code")
+    init.add_argument("--city")
+    init.add_argument("--language", action="append", help="catalog language (BCP 47); repeatable")
+    init.add_argument("--database-url", help="default: SQLite inside the data folder")
+    init.add_argument("--allow-private-networks", action="store_true",
+                      help="let the node contact loopback and private addresses (tests, demos)")
+    init.set_defaults(func=cmd_init)
+
+    serve = commands.add_parser("serve", help="serve a node")
+    serve.add_argument("--data", type=Path, required=True)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    key = commands.add_parser("key", help="manage signing keys").add_subparsers(dest="key_command", required=True)
+    rotate = key.add_parser("rotate", help="add a new signing key; old keys stay listed so old proofs verify")
+    rotate.add_argument("--data", type=Path, required=True)
+    rotate.set_defaults(func=cmd_key_rotate)
+
+    imp = commands.add_parser("import", help="publish the records of a CSV or JSON-LD file (all or nothing)")
+    imp.add_argument("--data", type=Path, required=True)
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--report", type=Path, help="write the rejected rows as JSON to this file")
+    imp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    imp.set_defaults(func=cmd_import)
+
+    demo = commands.add_parser("demo", help="run three city nodes with sample catalogs on loopback")
+    demo.add_argument("--dir", type=Path, default=Path("demo-data"), help="where the demo nodes keep their data")
+    demo.add_argument("--base-port", type=int, default=8001, help="first of three consecutive ports")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except EduFedError as error:
+        where = f" [{error.field}]" if error.field else ""
+        print(f"edufed: {error.title}{where}" + (f": {error.detail}" if error.detail else ""), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
