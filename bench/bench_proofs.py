@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,11 +133,18 @@ def main() -> None:
 
         assert naive_sign()["proof"]["proofValue"] == proof["proofValue"] and naive_verify()
         ours_sign = rate(lambda d=document: sign(d, key, method, created=CREATED), seconds)
+        moments = (CREATED + timedelta(seconds=n) for n in itertools.count())
+        ours_sign_fresh = rate(lambda d=document, m=moments: sign(d, key, method, created=next(m)), seconds)
         ours_verify = rate(lambda d=signed: verify(d, {DID: did_document}.__getitem__), seconds)
         base_sign, base_verify = rate(naive_sign, seconds), rate(naive_verify, seconds)
-        for op, ours, base in (("sign", ours_sign, base_sign), ("verify", ours_verify, base_verify)):
+        rows = (("sign", ours_sign, base_sign), ("sign*", ours_sign_fresh, base_sign),
+                ("verify", ours_verify, base_verify))
+        for op, ours, base in rows:
             print(f"{name:<12}{op:<8}{ours:>10.0f}{base:>10.0f}{ours / base:>7.1f}x")
     print("canonical N-Quads: byte-identical to plain pyld URDNA2015 (asserted)")
+    print("sign  = one batch (same created and key, as an import signs): proof options canonicalized once")
+    print("sign* = every proof with a new created time: no help from the proof-options cache")
+    print("verify = the same proof again, as for the records of one batch (same created and key)")
 
 
 if __name__ == "__main__":

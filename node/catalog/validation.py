@@ -1,9 +1,10 @@
 """SHACL validation of catalog records against ``vocab/v1/shapes.ttl``, reported in JSON terms.
 
 Publishers write JSON-LD, so a violation names the compact term (``name``, ``geo.latitude``), not an IRI.
-Documents become RDF with pyld and the frozen loader (never the network); the shapes are parsed once. A batch
-is checked as ONE data graph in one pyshacl run (per-run overhead dominates for small records), and each
-result is mapped back to its document through the nodes that document produced.
+Documents become RDF through ``node.ld.canon`` (bundled contexts only, processed once; an undefined term is
+a violation, never dropped); the shapes are parsed once. A batch is checked as ONE data graph in one pyshacl
+run (per-run overhead dominates for small records), and each result is mapped back to its document through
+the nodes that document produced.
 
 Two checks run in Python because SHACL cannot see them: the record must have a type we publish, and an
 IRI-valued term must hold an absolute IRI (pyld turns ``"provider": "Some Library"`` into a relative IRI and
@@ -21,13 +22,13 @@ from functools import cache
 from typing import Any
 
 import pyshacl
-from pyld import jsonld
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import RDF, SH
 from rdflib.term import Node
 
+from node.errors import EduFedError
+from node.ld.canon import expand_terms, expanded_to_rdf
 from node.ld.contexts import EDUFED_CONTEXT, context_document, vocab_dir
-from node.ld.loader import frozen_document_loader
 
 SCHEMA = "https://schema.org/"
 SKOS = "http://www.w3.org/2004/02/skos/core#"
@@ -85,10 +86,6 @@ def term_names() -> dict[str, str]:
 
 def _term(iri: str) -> str:
     return term_names().get(iri, iri)
-
-
-def _options() -> dict[str, Any]:
-    return {"documentLoader": frozen_document_loader, "base": None}
 
 
 def _relative_iris(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
@@ -158,11 +155,11 @@ def _convert(document: dict[str, Any], prefix: str) -> _Converted:
     """JSON-LD -> default-graph triples (a proof graph is not the record); blank nodes get ``prefix``."""
     focus = str(document.get("id", ""))
     try:
-        expanded = jsonld.expand(document, _options())
-        dataset = jsonld.to_rdf(expanded, {**_options(), "rdfDirection": "i18n-datatype"})
-    except jsonld.JsonLdError as error:
-        message = str(getattr(error, "message", error)) or "Document is not valid JSON-LD"
-        return _Converted([], None, [ShapeViolation("@context", message, focus, "JSON-LD")])
+        expanded = expand_terms(document)
+        dataset = expanded_to_rdf(expanded)
+    except EduFedError as error:
+        message = error.title + (f": {error.detail}" if error.detail else "")
+        return _Converted([], None, [ShapeViolation(error.field or "@context", message, focus, "JSON-LD")])
     early = [
         ShapeViolation(path, _iri_message(path, value), focus, "IRI")
         for path, value in _relative_iris(expanded)

@@ -214,8 +214,11 @@ def _check_absolute(expanded: Any) -> None:
                 stack.append(value)
 
 
-def expand(document: dict[str, Any]) -> list[Any]:
-    """Expanded JSON-LD, in safe mode, with only bundled contexts."""
+def expand_terms(document: dict[str, Any]) -> list[Any]:
+    """Expanded JSON-LD with only bundled contexts, refusing undefined terms but not yet relative IRIs.
+
+    The validator starts here so that it can report a relative IRI under the term that holds it.
+    """
     if not isinstance(document, dict):
         raise InvalidJsonLdError("Invalid JSON-LD", detail="a document must be a JSON object")
     try:
@@ -227,13 +230,18 @@ def expand(document: dict[str, Any]) -> list[Any]:
         if cause is not None:
             raise cause from exc
         raise InvalidJsonLdError("Invalid JSON-LD", detail=str(exc)) from exc
+    return expanded
+
+
+def expand(document: dict[str, Any]) -> list[Any]:
+    """Expanded JSON-LD, in safe mode (undefined terms and relative IRIs refused), with only bundled contexts."""
+    expanded = expand_terms(document)
     _check_absolute(expanded)
     return expanded
 
 
-def to_rdf(document: dict[str, Any]) -> Dataset:
-    """The RDF dataset of a document (pyld's dict form), after one safe-mode expansion."""
-    expanded = expand(document)
+def expanded_to_rdf(expanded: list[Any]) -> Dataset:
+    """The RDF dataset (pyld's dict form) of an expanded document."""
     options = dict(_OPTIONS)
     issuer = IdentifierIssuer("_:b")
     node_map: dict[str, dict[str, Any]] = {"@default": {}}
@@ -246,6 +254,11 @@ def to_rdf(document: dict[str, Any]) -> Dataset:
         }
     except Exception as exc:
         raise InvalidJsonLdError("Invalid JSON-LD", detail=str(exc)) from exc
+
+
+def to_rdf(document: dict[str, Any]) -> Dataset:
+    """The RDF dataset of a document (pyld's dict form), after one safe-mode expansion."""
+    return expanded_to_rdf(expand(document))
 
 
 def _term(term: dict[str, Any]) -> str:

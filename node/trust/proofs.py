@@ -13,10 +13,12 @@ callers (the inbox, VC-API endpoints, the CLI) can say exactly why a proof faile
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple, NoReturn
 
 from node.errors import EduFedError
@@ -78,8 +80,22 @@ def _proofs(document: dict[str, Any]) -> list[Any]:
     return proof if isinstance(proof, list) else [proof]
 
 
+MAX_CACHED_OPTIONS = 2048
+
+
+@lru_cache(maxsize=256)
+def _proof_options_hash(options_json: str) -> bytes:
+    """SHA-256 of the canonical proof options. A batch (an import, a page of mirrored records) shares one
+    ``created`` and key, so the same options come again and again: canonicalize them once."""
+    return hashlib.sha256(canonicalize(json.loads(options_json)).encode("utf-8")).digest()
+
+
 def _hash_data(proof_options: dict[str, Any], unsigned: dict[str, Any]) -> bytes:
-    proof_hash = hashlib.sha256(canonicalize(proof_options).encode("utf-8")).digest()
+    options_json = json.dumps(proof_options, sort_keys=True)
+    if len(options_json) > MAX_CACHED_OPTIONS:  # bound the cache's memory: proofs come from strangers too
+        proof_hash = hashlib.sha256(canonicalize(proof_options).encode("utf-8")).digest()
+    else:
+        proof_hash = _proof_options_hash(options_json)
     doc_hash = hashlib.sha256(canonicalize(unsigned).encode("utf-8")).digest()
     return proof_hash + doc_hash
 
