@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
@@ -13,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from node.config import load
+from node.store.records import Store
 from node.trust.proofs import verify
+from tests.conftest import MakeDatabaseUrl
 from tests.harness import free_port
 
 
@@ -104,3 +107,25 @@ def test_served_node_rotates_keys_and_old_records_still_verify(tmp_path: Path, d
     assert after["proof"]["verificationMethod"] == methods[1]["id"]
     for record in (before, after):
         assert verify(record, lambda did: did_document).verified
+
+
+def test_environment_database_url_overrides_the_config(tmp_path: Path, make_database_url: MakeDatabaseUrl) -> None:
+    """EDUFED_DATABASE_URL wins over the database named in edufed.toml (an operator's deployment switch)."""
+    data = tmp_path / "node"
+    configured, override = asyncio.run(make_database_url()), asyncio.run(make_database_url())
+    assert edufed("init", "--data", str(data), "--base-url", "https://learn.example.org", "--name", "Env",
+                  "--database-url", configured).returncode == 0
+    rows = tmp_path / "one.csv"
+    rows.write_text("type,id,name@en\nCourse,c1,Pottery\n", "utf-8")
+    done = edufed("import", "--data", str(data), str(rows), "-q", env={"EDUFED_DATABASE_URL": override})
+    assert done.returncode == 0, done.stderr
+
+    async def count(url: str) -> int:
+        store = await Store.open(url)
+        try:
+            return await store.count()
+        finally:
+            await store.close()
+
+    assert asyncio.run(count(override)) == 1
+    assert asyncio.run(count(configured)) == 0
