@@ -6,22 +6,28 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from node.catalog.records import node_signer
+from node.catalog.records import Signer, node_signer
 from node.catalog.service import Catalog
 from node.config import NodeConfig
+from node.federation.service import Federation
 from node.store.records import Store
 from node.trust.did import build_did_document, did_web_from_base_url
 from node.trust.keyring import KeyRing
-from node.web import catalog_routes, identity_routes, pages, vocab_routes
+from node.web import catalog_routes, federation_routes, identity_routes, pages, vocab_routes
 from node.web.problems import MAX_BODY, problem_middleware
 from node.web.services import SERVICES, Services
 
 
 def make_services(config: NodeConfig, store: Store, keyring: KeyRing) -> Services:
     did = did_web_from_base_url(config.base_url)
-    catalog = Catalog(store, config.records_base, lambda: node_signer(config.base_url, keyring), config.languages)
+
+    def signer() -> Signer:
+        return node_signer(config.base_url, keyring)
+
+    federation = Federation(config, store, signer)
+    catalog = Catalog(store, config.records_base, signer, config.languages, on_change=federation.changed)
     return Services(config=config, store=store, keyring=keyring, catalog=catalog, did=did,
-                    did_document=lambda: build_did_document(did, keyring.entries()))
+                    did_document=lambda: build_did_document(did, keyring.entries()), federation=federation)
 
 
 def create_app(config: NodeConfig, store: Store | None = None) -> web.Application:
@@ -32,8 +38,10 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         opened = store or await Store.open(config.effective_database_url)
-        app[SERVICES] = make_services(config, opened, keyring)
+        found = app[SERVICES] = make_services(config, opened, keyring)
+        await found.federation.start()
         yield
+        await found.federation.stop()
         if store is None:
             await opened.close()
 
@@ -41,5 +49,6 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
     identity_routes.setup(app)
     vocab_routes.setup(app)
     catalog_routes.setup(app)
+    federation_routes.setup(app)
     pages.setup(app)
     return app

@@ -34,6 +34,26 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class FederationPolicy:
+    """Whom a node talks to and how often. Hosts are ``host[:port]`` as in a base URL."""
+
+    seeds: tuple[str, ...] = ()  # base URLs to start gossip from
+    allow: tuple[str, ...] = ()  # when not empty, only these hosts are followed or accepted
+    deny: tuple[str, ...] = ()  # never followed, never accepted (refused with 403)
+    auto_follow: bool = True  # follow every allowed peer that gossip finds, up to max_peers
+    max_peers: int = 50
+    max_hops: int = 2  # how far gossip goes from a seed
+    discovery_per_cycle: int = 5  # peers checked per discovery cycle (rate limit)
+    discovery_interval_seconds: float = 20.0
+    sync_interval_seconds: float = 60.0
+    replay_window_seconds: int = 300
+    tombstone_retention_days: int = 30
+
+    def allows(self, host: str) -> bool:
+        return host not in self.deny and (not self.allow or host in self.allow)
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     data_dir: Path
     name: str
@@ -47,6 +67,7 @@ class NodeConfig:
     port: int = DEFAULT_PORT
     allow_private_networks: bool = False
     limits: Limits = field(default_factory=Limits)
+    federation: FederationPolicy = field(default_factory=FederationPolicy)
 
     @property
     def effective_database_url(self) -> str:
@@ -98,6 +119,7 @@ def save(config: NodeConfig) -> None:
         "server": {"host": config.host, "port": config.port},
         "network": {"allow_private_networks": config.allow_private_networks},
         "limits": asdict(config.limits),
+        "federation": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config.federation).items()},
     }
     path = config.data_dir / CONFIG_FILE
     tmp = path.with_suffix(".tmp")
@@ -127,9 +149,15 @@ def load(data_dir: Path) -> NodeConfig:
             port=int(raw.get("server", {}).get("port", DEFAULT_PORT)),
             allow_private_networks=bool(raw.get("network", {}).get("allow_private_networks", False)),
             limits=Limits(**raw.get("limits", {})),
+            federation=_federation(raw.get("federation", {})),
         )
     except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as exc:
         raise BadRequest("Invalid configuration file", detail=f"{path}: {exc}", field="config") from exc
+
+
+def _federation(raw: dict[str, Any]) -> FederationPolicy:
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+    return FederationPolicy(**values)
 
 
 def with_server(config: NodeConfig, host: str | None, port: int | None) -> NodeConfig:

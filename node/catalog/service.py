@@ -35,12 +35,14 @@ class Catalog:
         signer: Callable[[], Signer],
         languages: tuple[str, ...] = ("en",),
         clock: Callable[[], datetime] = utc_now,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.records_base = records_base
         self._signer = signer
         self.languages = languages
         self._clock = clock
+        self._on_change = on_change  # federation pushes at once instead of at its next poll
 
     def _build(self, body: dict[str, Any], iri: str, version: int) -> dict[str, Any]:
         now = self._clock()
@@ -60,6 +62,7 @@ class Catalog:
         signed = await asyncio.to_thread(self._build, body, iri, 1)
         record = to_stored(signed, local_id)
         await self.store.save(record, index_entry(signed, self.languages), expected_version=None)
+        self._on_change()
         return record
 
     async def update(self, local_id: str, body: dict[str, Any], if_version: int | None = None) -> StoredRecord:
@@ -75,6 +78,7 @@ class Catalog:
         signed = await asyncio.to_thread(self._build, body, current.iri, current.version + 1)
         record = to_stored(signed, local_id)
         await self.store.save(record, index_entry(signed, self.languages), expected_version=current.version)
+        self._on_change()
         return record
 
     async def withdraw(self, local_id: str) -> StoredRecord:
@@ -85,6 +89,7 @@ class Catalog:
         signed = await asyncio.to_thread(seal, document, self._signer(), now)
         record = to_stored(signed, local_id, deleted=True)
         await self.store.save(record, None, expected_version=current.version)
+        self._on_change()
         return record
 
     async def own(self, local_id: str) -> StoredRecord:

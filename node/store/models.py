@@ -19,6 +19,7 @@ class Record(Model):
     document = fields.TextField()
     deleted = fields.BooleanField(default=False)
     stored_at = fields.DatetimeField(auto_now=True)
+    mirrored_from = fields.CharField(max_length=255, null=True)  # base URL of the peer that delivered it
 
     class Meta:
         table = "record"
@@ -54,3 +55,113 @@ class RecordCategory(Model):
     class Meta:
         table = "record_category"
         unique_together = (("record", "category"),)
+
+
+class Counter(Model):
+    """Named sequence numbers: ``feed`` numbers the outbox, ``fanout`` marks how far it became deliveries."""
+
+    # One-line docstrings only: tortoise turns them into SQL table comments.
+    # ``feed`` is taken with a row lock inside the transaction that writes a record, so numbers commit in
+    # order and a follower paging ``?after=N`` never skips one.
+
+    name = fields.CharField(max_length=32, primary_key=True)
+    value = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "counter"
+
+
+class Activity(Model):
+    """The outbox: one Create / Update / Delete per change of an own record, in sequence order."""
+
+    seq = fields.BigIntField(primary_key=True, generated=False)
+    type = fields.CharField(max_length=16)
+    object_iri = fields.CharField(max_length=512, db_index=True)
+    object_version = fields.IntField()
+    published = fields.DatetimeField()
+
+    class Meta:
+        table = "activity"
+
+
+class Peer(Model):
+    """Another node this one knows: discovered by gossip or added by an operator."""
+
+    id = fields.BigIntField(primary_key=True)
+    base_url = fields.CharField(max_length=255, unique=True)
+    host = fields.CharField(max_length=255, unique=True)  # host[:port] of base_url: how requests name it
+    actor_id = fields.CharField(max_length=512, null=True)
+    inbox = fields.CharField(max_length=512, null=True)
+    outbox = fields.CharField(max_length=512, null=True)
+    name = fields.CharField(max_length=255, null=True)
+    software = fields.CharField(max_length=64, null=True)
+    state = fields.CharField(max_length=16, default="discovered")  # discovered|pending|following|refused|denied
+    hops = fields.IntField(default=0)
+    cursor = fields.BigIntField(default=0)  # last outbox sequence number applied
+    remote_head = fields.BigIntField(default=0)  # highest sequence number seen at the peer
+    last_sync = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    refusals = fields.IntField(default=0)  # inbox requests from this peer that were refused
+    discovered_at = fields.DatetimeField(auto_now_add=True)
+    checked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "peer"
+
+
+class Follower(Model):
+    """An actor that follows this node: an EduFed node (gets records) or a fediverse account (gets notes)."""
+
+    id = fields.BigIntField(primary_key=True)
+    actor_id = fields.CharField(max_length=512, unique=True)
+    inbox = fields.CharField(max_length=512)
+    kind = fields.CharField(max_length=16)  # edufed | activitypub
+    since = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "follower"
+
+
+class Delivery(Model):
+    """One activity to POST to one inbox, claimed by a worker with a lease."""
+
+    # A worker that dies mid-delivery leaves its lease to expire, and another worker picks the row up.
+
+    id = fields.BigIntField(primary_key=True)
+    inbox = fields.CharField(max_length=512, db_index=True)
+    activity_id = fields.CharField(max_length=512)
+    body = fields.TextField()
+    signature_scheme = fields.CharField(max_length=16)  # rfc9421 | cavage
+    state = fields.CharField(max_length=12, default="pending", db_index=True)  # pending|delivering|done|failed
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    lease_until = fields.DatetimeField(null=True)
+    last_status = fields.IntField(null=True)
+    last_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "delivery"
+        unique_together = (("inbox", "activity_id"),)
+
+
+class SeenActivity(Model):
+    """Activity ids received in the replay window: a second copy is refused."""
+
+    activity_id = fields.CharField(max_length=512, primary_key=True)
+    received_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "seen_activity"
+
+
+class CachedDidDocument(Model):
+    """The last DID document fetched for a DID: mirrored records still verify while their origin is down."""
+
+    did = fields.CharField(max_length=255, primary_key=True)
+    document = fields.TextField()
+    fetched_at = fields.DatetimeField()
+
+    class Meta:
+        table = "did_document"

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tortoise.context import TortoiseContext, _current_context
 from tortoise.exceptions import IntegrityError
@@ -19,6 +20,7 @@ from tortoise.migrations.executor import MigrationExecutor
 from tortoise.transactions import in_transaction
 
 from node.errors import Conflict
+from node.store.feed import append_to_feed
 from node.store.models import Record, RecordCategory, RecordIndex
 
 APPS = {"models": {"models": ["node.store.models"], "migrations": "node.store.migrations"}}
@@ -36,6 +38,7 @@ class StoredRecord:
     date_modified: datetime
     document_json: str
     deleted: bool = False
+    mirrored_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,11 @@ def _stored(row: Record) -> StoredRecord:
         date_modified=row.date_modified,
         document_json=row.document,
         deleted=row.deleted,
+        mirrored_from=row.mirrored_from,
     )
 
 
-def _columns(record: StoredRecord) -> dict[str, object]:
+def _columns(record: StoredRecord) -> dict[str, Any]:
     return {
         "iri": record.iri,
         "local_id": record.local_id,
@@ -74,6 +78,7 @@ def _columns(record: StoredRecord) -> dict[str, object]:
         "date_modified": record.date_modified,
         "document": record.document_json,
         "deleted": record.deleted,
+        "mirrored_from": record.mirrored_from,
     }
 
 
@@ -88,17 +93,17 @@ class Store:
         """Connect and bring the schema up to date with the migrations shipped in this package."""
         context = TortoiseContext()
         store = cls(context)
-        with store._bound():
+        with store.bound():
             await context.init(config={"connections": {"default": database_url}, "apps": APPS}, _create_db=False)
             await MigrationExecutor(context.db(), APPS).migrate()
         return store
 
     async def close(self) -> None:
-        with self._bound():
+        with self.bound():
             await self._context.close_connections()
 
     @contextmanager
-    def _bound(self) -> Iterator[None]:
+    def bound(self) -> Iterator[None]:
         """Make this store's tortoise context the current one for the calling task only."""
         token = _current_context.set(self._context)
         try:
@@ -107,42 +112,51 @@ class Store:
             _current_context.reset(token)
 
     async def get(self, iri: str) -> StoredRecord | None:
-        with self._bound():
+        with self.bound():
             row = await Record.get_or_none(iri=iri)
             return _stored(row) if row else None
 
     async def get_local(self, local_id: str) -> StoredRecord | None:
-        with self._bound():
+        with self.bound():
             row = await Record.get_or_none(local_id=local_id)
             return _stored(row) if row else None
 
     async def count(self, *, include_deleted: bool = False) -> int:
-        with self._bound():
+        with self.bound():
             query = Record.all() if include_deleted else Record.filter(deleted=False)
             return await query.count()
 
-    async def iter_records(self, *, after_id: int = 0, limit: int = 100) -> list[tuple[int, StoredRecord]]:
-        """One page of records (tombstones included) in storage order, for cursor paging."""
-        with self._bound():
-            rows = await Record.filter(id__gt=after_id).order_by("id").limit(limit)
+    async def iter_records(
+        self, *, after_id: int = 0, limit: int = 100, origin: str | None = None
+    ) -> list[tuple[int, StoredRecord]]:
+        """One page of records (tombstones included) in storage order, for cursor paging; ``origin`` (a
+        host[:port]) keeps the records of one origin node only."""
+        with self.bound():
+            query = Record.filter(id__gt=after_id)
+            if origin is not None:
+                query = query.filter(origin=origin)
+            rows = await query.order_by("id").limit(limit)
             return [(row.id, _stored(row)) for row in rows]
 
-    async def save(self, record: StoredRecord, index: IndexEntry | None, *, expected_version: int | None) -> None:
+    async def save(
+        self, record: StoredRecord, index: IndexEntry | None, *, expected_version: int | None, feed: bool = True
+    ) -> None:
         """Write one record with its index; ``expected_version`` None means it must not exist yet."""
-        await self.save_many([(record, index)], expected_versions=[expected_version])
+        await self.save_many([(record, index)], expected_versions=[expected_version], feed=feed)
 
     async def save_many(
         self,
         items: Sequence[tuple[StoredRecord, IndexEntry | None]],
         *,
         expected_versions: Sequence[int | None] | None = None,
+        feed: bool = True,
     ) -> None:
-        """Write records with their index rows, all or nothing.
+        """Write own records with their index rows and, with ``feed``, their outbox activities: all or nothing.
 
         Without ``expected_versions`` a record of version N replaces version N-1 (version 1 is new).
         """
         expected = expected_versions or [r.version - 1 if r.version > 1 else None for r, _ in items]
-        with self._bound():
+        with self.bound():
             async with in_transaction():
                 new = [(r, i) for (r, i), e in zip(items, expected, strict=True) if e is None]
                 changed = [(r, i, e) for (r, i), e in zip(items, expected, strict=True) if e is not None]
@@ -161,6 +175,52 @@ class Store:
                     await RecordIndex.filter(record_id__in=old).delete()
                     await RecordCategory.filter(record_id__in=old).delete()
                 await self._write_index([(ids[r.iri], i) for r, i in items if i is not None])
+                if feed:
+                    await append_to_feed([r for r, _ in items])
+
+    async def apply_mirrored(self, record: StoredRecord, index: IndexEntry | None) -> bool:
+        """Store another node's record if it is newer than the copy held; False when it changes nothing.
+
+        Applying the same version twice (a push and a pull of the same change) is a no-op, and an older
+        version never replaces a newer one, whatever order deliveries arrive in.
+        """
+        with self.bound():
+            async with in_transaction():
+                current = await Record.filter(iri=record.iri).select_for_update().first()
+                if current is not None and (current.local_id is not None or current.version >= record.version):
+                    return False
+                if current is None:
+                    try:
+                        created = await Record.create(**_columns(record))
+                    except IntegrityError:  # a concurrent apply of the same record won
+                        return False
+                    record_id = created.id
+                else:
+                    await Record.filter(id=current.id).update(**_columns(record))
+                    record_id = current.id
+                    await RecordIndex.filter(record_id=record_id).delete()
+                    await RecordCategory.filter(record_id=record_id).delete()
+                if index is not None:
+                    await self._write_index([(record_id, index)])
+                return True
+
+    async def mirrored_versions(self, origin: str) -> dict[str, tuple[int, bool]]:
+        """IRI -> (version, deleted) of every record held from ``origin`` (host[:port])."""
+        with self.bound():
+            rows = await Record.filter(origin=origin, local_id__isnull=True).values_list("iri", "version", "deleted")
+            return {str(iri): (int(version), bool(deleted)) for iri, version, deleted in rows}
+
+    async def remove_mirrored(self, iris: Sequence[str]) -> int:
+        """Forget mirrored records their origin no longer has (found by a full resync)."""
+        with self.bound():
+            return await Record.filter(iri__in=list(iris), local_id__isnull=True).delete()
+
+    async def live_versions(self, origin: str, *, own: bool) -> list[tuple[str, int]]:
+        """(IRI, version) of the live records of ``origin``, for the anti-entropy digest."""
+        with self.bound():
+            query = Record.filter(origin=origin, deleted=False, local_id__isnull=not own)
+            rows = await query.order_by("iri").values_list("iri", "version")
+            return [(str(iri), int(version)) for iri, version in rows]
 
     @staticmethod
     async def _ids(iris: list[str]) -> dict[str, int]:
@@ -187,7 +247,7 @@ class Store:
 
     async def index_of(self, iri: str) -> IndexEntry | None:
         """The index row of a record (None for tombstones and unknown records)."""
-        with self._bound():
+        with self.bound():
             row = await RecordIndex.get_or_none(record__iri=iri)
             if row is None:
                 return None

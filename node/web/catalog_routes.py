@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -83,7 +84,10 @@ async def lookup_records(request: web.Request) -> web.Response:
         return represent(request, await found.catalog.by_iri(iri))
     after = _int_param(request, "after", 0, 0, 2**62)
     limit = _int_param(request, "limit", 100, 1, 1000)
-    rows = await found.store.iter_records(after_id=after, limit=limit)
+    origin = request.query.get("origin")
+    if origin is not None and (not origin or len(origin) > 255):
+        raise BadRequest("Query parameter origin must be a host[:port]", detail=origin, field="origin")
+    rows = await found.store.iter_records(after_id=after, limit=limit, origin=origin)
     items: list[dict[str, Any]] = [
         {"id": r.iri, "type": r.type, "version": r.version, "deleted": r.deleted,
          "dateModified": r.date_modified.strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -91,7 +95,8 @@ async def lookup_records(request: web.Request) -> web.Response:
     ]
     page: dict[str, Any] = {"items": items, "total": await found.store.count(include_deleted=True)}
     if len(rows) == limit:
-        page["next"] = f"{found.config.base_url}/api/records?after={rows[-1][0]}&limit={limit}"
+        scope = f"&origin={quote(origin)}" if origin else ""
+        page["next"] = f"{found.config.base_url}/api/records?after={rows[-1][0]}&limit={limit}{scope}"
     return web.json_response(page)
 
 

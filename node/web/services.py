@@ -10,6 +10,7 @@ from aiohttp import web
 
 from node.catalog.service import Catalog
 from node.config import NodeConfig
+from node.federation.service import Federation
 from node.store.records import Store
 from node.trust.keyring import KeyRing
 from node.web.auth import check_bearer
@@ -23,6 +24,7 @@ class Services:
     catalog: Catalog
     did: str
     did_document: Callable[[], dict[str, Any]]
+    federation: Federation
 
 
 SERVICES = web.AppKey("services", Services)

@@ -1,0 +1,1 @@
+"""Federation between EduFed nodes: discovery, signed delivery, mirroring."""
