@@ -58,6 +58,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     return asyncio.run(run_import(config, args.file, report_path=args.report, progress=not args.quiet))
 
 
+def cmd_peer(args: argparse.Namespace) -> int:
+    from node.federation.cli import run_peer_command
+
+    return asyncio.run(run_peer_command(load(args.data), args.peer_command, args.url))
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from node.federation.cli import run_sync
+
+    return asyncio.run(run_sync(load(args.data), progress=not args.quiet))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from node.demo import run_demo
 
@@ -98,6 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--report", type=Path, help="write the rejected rows as JSON to this file")
     imp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(func=cmd_import)
+
+    peer = commands.add_parser("peer", help="the peers this node federates with")
+    peer_commands = peer.add_subparsers(dest="peer_command", required=True)
+    for name, text in (("add", "know a peer (the running node checks it, gossips and follows per policy)"),
+                       ("remove", "forget a peer and stop following it"), ("list", "peers with state, lag, errors")):
+        command = peer_commands.add_parser(name, help=text)
+        command.add_argument("--data", type=Path, required=True)
+        if name != "list":
+            command.add_argument("url", help="the peer's base URL")
+        command.set_defaults(func=cmd_peer, url=None)
+
+    sync = commands.add_parser("sync", help="pull now from every followed peer (the node also does it on a schedule)")
+    sync.add_argument("--data", type=Path, required=True)
+    sync.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    sync.set_defaults(func=cmd_sync)
 
     demo = commands.add_parser("demo", help="run three city nodes with sample catalogs on loopback")
     demo.add_argument("--dir", type=Path, default=Path("demo-data"), help="where the demo nodes keep their data")

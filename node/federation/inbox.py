@@ -9,7 +9,7 @@ origin. A record inside a Create/Update/Delete is then judged on its own proof (
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -69,7 +69,7 @@ class Inbox:
         self.peers = peers
         self.on_following = on_following
 
-    async def receive(self, url: str, headers: dict[str, str], body: bytes, activity: dict[str, Any]) -> None:
+    async def receive(self, url: str, headers: Mapping[str, str], body: bytes, activity: dict[str, Any]) -> None:
         """Check and apply one POSTed activity; raise a 401/403/422 problem to refuse it."""
         claimed_host = urlsplit(str(activity.get("actor", ""))).netloc
         try:
@@ -84,7 +84,7 @@ class Inbox:
             await self.peers.count_refusal(sender.host)
             raise
 
-    async def authenticate(self, url: str, headers: dict[str, str], body: bytes) -> Sender:
+    async def authenticate(self, url: str, headers: Mapping[str, str], body: bytes) -> Sender:
         params = parse_signature("POST", url, headers)
         if params.scheme == "rfc9421":
             did = params.key_id.split("#", 1)[0]

@@ -132,8 +132,8 @@ async def inbox(request: web.Request) -> web.Response:
     activity = parse_json(body, found.config.limits.max_json_depth)
     if not isinstance(activity, dict) or not isinstance(activity.get("id"), str):
         raise BadRequest("An activity must be a JSON object with an id", field="body")
-    url = found.config.base_url + request.path_qs  # the URL the sender signed, as this node is known
-    await found.federation.inbox.receive(url, dict(request.headers), body, activity)
+    url = found.config.base_url + request.raw_path  # the URL the sender signed, as this node is known
+    await found.federation.inbox.receive(url, request.headers, body, activity)
     return web.Response(status=202)
 
 
