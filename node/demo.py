@@ -11,14 +11,15 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
+from tqdm import tqdm
 
 from node.bootstrap import ADMIN_TOKEN_FILE, init_node
 from node.catalog.importer import import_file
-from node.config import CONFIG_FILE, load
+from node.config import CONFIG_FILE, FederationPolicy, load, save
 from node.store.records import Store
 
 
@@ -44,14 +45,21 @@ def samples_dir() -> Path:
     return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "_samples"
 
 
-async def prepare(city: DemoCity, data_dir: Path, port: int) -> None:
-    """Initialise the city's node and import its sample catalog, unless an earlier run did."""
+# Quicker than a production node, so the federation forms while one watches.
+DEMO_FEDERATION = FederationPolicy(discovery_interval_seconds=2.0, sync_interval_seconds=10.0)
+
+
+async def prepare(city: DemoCity, data_dir: Path, port: int, seed: str | None) -> None:
+    """Initialise the city's node (with the previous city as its only seed) and import its sample catalog,
+    unless an earlier run did. Gossip does the rest: every node ends up following the other two."""
     if (data_dir / CONFIG_FILE).exists():
         return
     config, _ = await init_node(
         data_dir, base_url=f"http://127.0.0.1:{port}", name=city.name, country=city.country, city=city.city,
         languages=city.languages, allow_private_networks=True,
     )
+    config = replace(config, federation=replace(DEMO_FEDERATION, seeds=(seed,) if seed else ()))
+    save(config)
     store = await Store.open(config.effective_database_url)
     try:
         written, rejected = await import_file(config, store, samples_dir() / f"{city.slug}.csv")
@@ -78,21 +86,49 @@ async def wait_healthy(urls: list[str], timeout: float = 30.0) -> None:
                 await asyncio.sleep(0.2)
 
 
+async def wait_federated(urls: list[str], timeout: float = 120.0) -> None:
+    """Show the federation forming: every node following every other one, with nothing left to pull."""
+    links = len(urls) * (len(urls) - 1)
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        with tqdm(total=links, desc="federating", unit="link", file=sys.stderr) as bar:
+            while True:
+                done = 0
+                for url in urls:
+                    async with http.get(f"{url}/federation/status") as response:
+                        status = await response.json()
+                    done += sum(p["state"] == "following" and p["lag"] == 0 and p["lastSync"] is not None
+                                for p in status["peers"] if p["url"] in urls)
+                bar.update(done - bar.n)
+                if done >= links:
+                    return
+                if time.monotonic() > deadline:
+                    print(f"federation still forming after {timeout:.0f} s; see each node's /federation page",
+                          file=sys.stderr)
+                    return
+                await asyncio.sleep(1.0)
+
+
 def run_demo(root: Path, base_port: int) -> int:
     root = root.resolve()
     print(f"Preparing demo nodes in {root}")
     folders = [root / city.slug for city in CITIES]
     for offset, (city, folder) in enumerate(zip(CITIES, folders, strict=True)):
-        asyncio.run(prepare(city, folder, base_port + offset))
+        seed = f"http://127.0.0.1:{base_port + offset - 1}" if offset else None
+        asyncio.run(prepare(city, folder, base_port + offset, seed))
     processes = [
-        subprocess.Popen([sys.executable, "-m", "node.cli", "serve", "--data", str(folder)]) for folder in folders
+        subprocess.Popen([sys.executable, "-m", "node.cli", "serve", "--data", str(folder)],
+                         stdout=(folder / "node.log").open("ab"), stderr=subprocess.STDOUT)
+        for folder in folders
     ]
     try:
         urls = [load(folder).base_url for folder in folders]
         asyncio.run(wait_healthy(urls))
+        asyncio.run(wait_federated(urls))
         print("\nEduFed demo running (Ctrl-C stops it):")
         for city, folder, url in zip(CITIES, folders, urls, strict=True):
-            print(f"  {city.name:<24} {url}/   admin token: {folder / ADMIN_TOKEN_FILE}")
+            print(f"  {city.name:<24} {url}/   federation: {url}/federation")
+            print(f"  {'':<24} admin token: {folder / ADMIN_TOKEN_FILE}   log: {folder / 'node.log'}")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -256,3 +258,61 @@ async def test_sync_resumes_from_its_cursor_after_a_restart(
             await eventually(complete, what="the rest of the feed")
             assert await b.services.store.count() == 35
         assert peer_before is not None and 10 <= peer_before["cursor"] < 35
+
+
+async def test_federation_page_and_cli_show_peers_with_state_and_lag(
+    pushing: tuple[RunningNode, RunningNode]
+) -> None:
+    a, b = pushing
+    record = await a.publish(course("Seen on the page"))
+    await eventually(lambda: holds(b, record["id"]), timeout=5, what="the push")
+    async with b.http.get(f"{b.base_url}/federation") as response:
+        page = await response.text()
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert a.base_url in page and "following" in page
+    async with b.http.get(f"{b.base_url}/api/records", params={"iri": record["id"]},
+                          headers={"Accept": "text/html"}) as response:
+        assert "verified" in await response.text()
+    listed = subprocess.run([sys.executable, "-m", "node.cli", "peer", "list", "--data", str(b.config.data_dir)],
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0
+    line = next(line for line in listed.stdout.splitlines() if line.startswith(a.base_url))
+    assert "following" in line.split()
+
+
+async def test_a_delete_missed_past_tombstone_retention_is_repaired_by_the_digest(
+    pulling: tuple[RunningNode, RunningNode]
+) -> None:
+    a, b = pulling
+    record = await a.publish(course("Soon withdrawn"))
+    await eventually(lambda: holds(b, record["id"]), what="b to mirror the record")
+    original = a.services.federation.deliverer.client.request
+
+    async def lose(method: str, url: str, **kwargs: Any) -> Any:
+        if url.startswith(b.base_url) and method == "POST":
+            raise FetchError(url, "push lost on the way")
+        return await original(method, url, **kwargs)
+
+    syncer = b.services.federation.syncer
+    pull = syncer.sync
+
+    async def paused(peer: Any) -> Any:
+        return sync.SyncReport()
+
+    a.services.federation.deliverer.client.request = lose  # type: ignore[method-assign]
+    syncer.sync = paused  # type: ignore[method-assign]
+    try:
+        # while b hears nothing, a withdraws the record and, past its retention, forgets the Tombstone
+        async with a.http.delete(record["id"], headers=a.admin) as response:
+            assert response.status == 200
+        assert await a.services.store.purge_tombstones(datetime.now(UTC) + timedelta(seconds=5)) == 1
+        assert await a.record(record["id"]) == (404, None)
+        syncer.sync = pull  # type: ignore[method-assign]
+
+        async def forgotten() -> bool:
+            return (await b.record(record["id"]))[0] == 404
+
+        await eventually(forgotten, what="b's digest check to drop the record")
+    finally:
+        a.services.federation.deliverer.client.request = original  # type: ignore[method-assign]
+        syncer.sync = pull  # type: ignore[method-assign]

@@ -23,7 +23,8 @@ def actor_document(config: NodeConfig, rsa_public_pem: str) -> dict[str, Any]:
     """
     actor = actor_id(config.base_url)
     return {
-        "@context": [AS_CONTEXT, SECURITY_V1],
+        # manuallyApprovesFollowers is not in the ActivityStreams context: defined inline, as Mastodon does
+        "@context": [AS_CONTEXT, SECURITY_V1, {"manuallyApprovesFollowers": "as:manuallyApprovesFollowers"}],
         "id": actor,
         "type": "Service",
         "preferredUsername": ACTOR_USERNAME,

@@ -26,13 +26,14 @@ from node.federation.peers import PeerBook
 from node.federation.resolver import DidResolver
 from node.federation.safe_client import FetchError, FetchPolicy, SafeClient
 from node.federation.sync import Syncer, digest
-from node.store.models import Peer
+from node.store.models import Delivery, Peer
 from node.store.records import Store
 from node.trust.rsa_keys import load_or_create_rsa_key
 
 log = logging.getLogger(__name__)
 
 FOLLOW_RETRY = timedelta(minutes=5)
+HOUSEKEEPING_SECONDS = 3600.0
 
 
 class Federation:
@@ -61,6 +62,7 @@ class Federation:
                                             None), name="edufed-discovery"),
             asyncio.create_task(self._every(self.config.federation.sync_interval_seconds, self.sync_once,
                                             self._sync_now), name="edufed-sync"),
+            asyncio.create_task(self._every(HOUSEKEEPING_SECONDS, self.housekeeping, None), name="edufed-housekeeping"),
         ]
 
     async def stop(self) -> None:
@@ -150,6 +152,16 @@ class Federation:
     async def follow(self, peer_id: int, actor: str, inbox: str) -> None:
         await self.deliverer.enqueue(inbox, activities.follow(self.config.base_url, actor), RFC9421)
         await self.peers.update(peer_id, state="pending")
+
+    async def housekeeping(self) -> None:
+        """Drop what is past its retention: Tombstones (with their activities) and finished deliveries."""
+        retention = timedelta(days=self.config.federation.tombstone_retention_days)
+        before = datetime.now(UTC) - retention
+        purged = await self.store.purge_tombstones(before)
+        with self.store.bound():
+            await Delivery.filter(state="done", finished_at__lt=before).delete()
+        if purged:
+            log.info("purged %d tombstones older than %s", purged, retention)
 
     # -- sync ------------------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 
 from node.errors import Conflict
 from node.store.feed import append_to_feed
-from node.store.models import Record, RecordCategory, RecordIndex
+from node.store.models import Activity, Record, RecordCategory, RecordIndex
 
 APPS = {"models": {"models": ["node.store.models"], "migrations": "node.store.migrations"}}
 
@@ -221,6 +221,18 @@ class Store:
             query = Record.filter(origin=origin, deleted=False, local_id__isnull=not own)
             rows = await query.order_by("iri").values_list("iri", "version")
             return [(str(iri), int(version)) for iri, version in rows]
+
+    async def purge_tombstones(self, before: datetime) -> int:
+        """Forget Tombstones (own and mirrored) stored before ``before``, with their outbox activities.
+
+        Followers that were away longer than the retention learn of such deletions through the anti-entropy
+        digest, whose full resync drops what the origin no longer lists.
+        """
+        with self.bound():
+            async with in_transaction():
+                iris = await Record.filter(deleted=True, stored_at__lt=before).values_list("iri", flat=True)
+                await Activity.filter(object_iri__in=list(iris)).delete()
+                return await Record.filter(iri__in=list(iris)).delete()
 
     @staticmethod
     async def _ids(iris: list[str]) -> dict[str, int]:

@@ -86,6 +86,19 @@ async def home(request: web.Request) -> web.Response:
     )
 
 
+async def federation_page(request: web.Request) -> web.Response:
+    """Peers with their state, lag and last error, for an operator's eyes."""
+    found = services(request)
+    return html(
+        "federation.html",
+        node=found.config,
+        peers=await found.federation.peers.all(),
+        queue=await found.federation.deliverer.queue_depth(),
+        digest=await found.federation.own_digest(),
+    )
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/", home)
+    app.router.add_get("/federation", federation_page)
     app.router.add_static("/static", HERE / "static", append_version=True)
