@@ -3,16 +3,35 @@ satisfy their shapes, signed examples verify, and a running node accepts and pro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from node.catalog.records import node_signer
 from node.catalog.validation import validate_document
+from node.federation.activities import AS_CONTEXT, SECURITY_V1, note_activity, record_activity, seq_of
+from node.federation.http_signatures import (
+    SignatureError,
+    parse_signature,
+    sign_rfc9421,
+    signature_base,
+    verify_signature_params,
+)
+from node.federation.sync import digest
+from node.store.feed import FeedEntry
+from node.store.models import Delivery
+from node.trust.did import find_verification_method
+from node.trust.multikey import decode_public_multibase
 from node.trust.proofs import verify
-from tests.harness import running_node
+from tests.conftest import MakeDatabaseUrl
+from tests.harness import FAST, RunningNode, eventually, running_node
 
 SPEC = Path(__file__).resolve().parents[1] / "protocol_spec"
 EXAMPLES = SPEC / "examples"
@@ -81,3 +100,171 @@ async def test_a_running_node_accepts_the_examples_and_serves_the_same_shapes(
     assert sorted(did_document) == sorted(example_did)
     assert did_document["@context"] == example_did["@context"]
     assert sorted(did_document["verificationMethod"][0]) == sorted(example_did["verificationMethod"][0])
+
+
+# -- federation (sections 5 to 7) ---------------------------------------------------------------------------------
+
+FEDERATION_EXAMPLES = ["outbox.json", "outbox-page.json", "activity-delete.json", "follow.json", "accept.json",
+                       "undo.json", "note.json"]
+LATER = datetime(2026, 12, 1, tzinfo=UTC)  # after every example's proof was created
+
+
+def fenced(chapter: str, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)\n```", (SPEC / chapter).read_text("utf-8"), re.S)
+
+
+def same_members(example: Any, served: Any, where: str = "$") -> None:
+    """Objects have the same member names, recursively (lists: their first items); values may differ."""
+    if isinstance(example, dict):
+        assert isinstance(served, dict), f"{where}: expected an object, got {served!r}"
+        assert sorted(example) == sorted(served), f"{where}: {sorted(example)} != {sorted(served)}"
+        for name, value in example.items():
+            same_members(value, served[name], f"{where}.{name}")
+    elif isinstance(example, list) and example and served:
+        assert isinstance(served, list), f"{where}: expected a list, got {served!r}"
+        same_members(example[0], served[0], f"{where}[0]")
+
+
+@pytest.mark.parametrize("name", FEDERATION_EXAMPLES)
+def test_envelopes_use_only_the_activitystreams_context(name: str) -> None:
+    """[PUSH-6] [DISC-4]"""
+    assert load(name)["@context"] == AS_CONTEXT
+    assert load("actor.json")["@context"] == [AS_CONTEXT, SECURITY_V1]
+
+
+def test_activity_examples_are_what_the_builders_make_and_carry_records_that_verify() -> None:
+    """[FEED-4] [PUSH-7] [SYNC-1]: the embedded records are the signed examples, verifiable by anyone."""
+    did_document = load("did-document.json")
+    resolve = {did_document["id"]: did_document}.get
+    base = "https://learn.example.org"
+    course = load("course-signed.json")
+    created = FeedEntry(1, "Create", course["id"], 1, datetime(2026, 11, 28, 8, 0, tzinfo=UTC))
+    withdrawn = FeedEntry(2, "Delete", course["id"], 2, datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    page = load("outbox-page.json")
+    assert page["orderedItems"] == [record_activity(base, created, course)]
+    delete = load("activity-delete.json")
+    assert delete == record_activity(base, withdrawn, delete["object"])
+    assert {k: v for k, v in delete["object"].items() if k != "proof"} == load("tombstone.json")
+    assert verify(delete["object"], resolve, expected_controller=did_document["id"], now=LATER).verified
+    assert load("note.json") == note_activity(base, created, course, ("en", "zh"))
+    for name in ("outbox-page.json", "activity-delete.json"):
+        activity = delete if name == "activity-delete.json" else page["orderedItems"][0]
+        assert seq_of(base, activity["id"]) is not None
+
+
+def _signed_request() -> tuple[dict[str, str], bytes]:
+    request = fenced("06-feed-and-push.md", "http")[0]
+    head, body = request.split("\n\n", 1)
+    headers = dict(line.split(": ", 1) for line in head.splitlines()[1:])
+    return headers, body.encode("utf-8")
+
+
+def test_the_signed_request_example_verifies() -> None:
+    """[PUSH-2] [PUSH-3]: the example's signature, digest and signature base are real."""
+    headers, body = _signed_request()
+    url = f"https://{headers['Host']}/inbox"
+    params = parse_signature("POST", url, headers)
+    did_document = load("did-document.json")
+    method = find_verification_method(did_document, params.key_id, "authentication")
+    public_key = decode_public_multibase(method["publicKeyMultibase"])
+    assert params.components == ("@method", "@target-uri", "content-digest", "content-type")
+    assert params.created is not None
+    verify_signature_params(params, "POST", url, headers, body, public_key, now=params.created)
+    base = fenced("06-feed-and-push.md", "text")[0]
+    assert signature_base(params.components, params.params_value, "POST", url, headers).decode() == base
+    with pytest.raises(SignatureError):
+        verify_signature_params(params, "POST", url, headers, body.replace(b"Follow", b"Block"), public_key,
+                                now=params.created)
+
+
+def test_the_digest_example_follows_its_definition() -> None:
+    """[SYNC-6]: the digest is recomputed here from the spec's text, not with the implementation's function."""
+    hashed = fenced("07-sync-and-trust.md", "text")[0].replace("\\t", "\t").replace("\\n", "\n")
+    lines = hashed.splitlines(keepends=True)
+    assert lines == sorted(lines)
+    assert load("digest.json") == {"count": len(lines), "sha256": hashlib.sha256(hashed.encode()).hexdigest()}
+    pairs = [(line.split("\t")[0], int(line.split("\t")[1])) for line in lines]
+    assert digest(pairs) == load("digest.json")
+
+
+async def _get(node: RunningNode, path: str) -> tuple[str, Any]:
+    async with node.http.get(node.base_url + path, headers={"Accept": "application/activity+json"}) as response:
+        assert response.status == 200, (path, response.status)
+        return response.content_type, await response.json(content_type=None)
+
+
+async def _post_signed(sender: RunningNode, target: RunningNode, activity: dict[str, Any]) -> tuple[int, Any]:
+    signer = node_signer(sender.base_url, sender.services.keyring)
+    body = json.dumps(activity).encode()
+    url = f"{target.base_url}/inbox"
+    headers = {"Content-Type": "application/activity+json"}
+    headers.update(sign_rfc9421("POST", url, headers, body, signer.key, signer.verification_method))
+    async with sender.http.post(url, data=body, headers=headers) as response:
+        return response.status, await response.json(content_type=None) if response.status >= 400 else None
+
+
+async def _queued(node: RunningNode, kind: str) -> dict[str, Any]:
+    with node.services.store.bound():
+        row = await Delivery.filter(activity_id__contains=f"/activities/{kind}-").first()
+    assert row is not None, f"no {kind} in the delivery queue"
+    result: dict[str, Any] = json.loads(row.body)
+    return result
+
+
+async def test_running_nodes_serve_what_the_federation_examples_show(
+    tmp_path: Path, make_database_url: MakeDatabaseUrl
+) -> None:
+    """[DISC-1] [DISC-2] [DISC-3] [DISC-4] [DISC-8] [FEED-1] [FEED-3] [FEED-4] [FEED-7] [INBOX-5] [SYNC-6]"""
+    async with running_node(tmp_path / "a", await make_database_url(), "A") as a:
+        kept = await a.publish({k: v for k, v in load("course.json").items() if k not in ("id", "version")})
+        gone = await a.publish({"@context": "https://w3id.org/edufed/v1", "type": "Course", "name": {"en": "Gone"}})
+        async with a.http.delete(gone["id"], headers=a.admin) as response:
+            assert response.status == 200
+        policy = replace(FAST, seeds=(a.base_url,))
+        async with running_node(tmp_path / "b", await make_database_url(), "B", federation=policy) as b:
+
+            async def following() -> bool:
+                peer = await b.peer(a)
+                return peer is not None and peer["state"] == "following" and peer["cursor"] == 3
+
+            await eventually(following, what="b to follow a and pull its feed")
+            host = a.base_url.removeprefix("http://")
+            served = {
+                "nodeinfo-links.json": await _get(a, "/.well-known/nodeinfo"),
+                "nodeinfo.json": await _get(a, "/nodeinfo/2.1"),
+                "webfinger.json": await _get(a, f"/.well-known/webfinger?resource=acct:node@{host}"),
+                "actor.json": await _get(a, "/actor"),
+                "outbox.json": await _get(a, "/outbox"),
+                "outbox-page.json": await _get(a, "/outbox?after=0&limit=1"),
+                "activity-delete.json": await _get(a, "/outbox/3"),
+                "peers.json": await _get(b, "/federation/peers"),
+                "federation-status.json": await _get(b, "/federation/status"),
+                "digest.json": await _get(a, "/federation/digest"),
+            }
+            served["follow.json"] = ("", await _queued(b, "follow"))
+            served["accept.json"] = ("", await _queued(a, "accept"))
+            like = {"@context": AS_CONTEXT, "id": f"{b.base_url}/activities/like-{uuid.uuid4()}", "type": "Like",
+                    "actor": f"{b.base_url}/actor", "object": kept["id"]}
+            assert (await _post_signed(b, a, like))[0] == 202
+            status, problem = await _post_signed(b, a, like)
+            assert status == 403
+            served["inbox-refused.json"] = ("", problem)
+            async with a.http.get(f"{a.base_url}/api/records", params={"limit": "1000"}) as response:
+                listed = (await response.json())["items"]
+    for name, (_, body) in served.items():
+        same_members(load(name), body, name)
+    assert served["nodeinfo.json"][0] == "application/json"
+    assert served["webfinger.json"][0] == "application/jrd+json"
+    assert served["actor.json"][0] == "application/activity+json"
+    outbox, page, delete = (served[n][1] for n in ("outbox.json", "outbox-page.json", "activity-delete.json"))
+    assert outbox["totalItems"] == 3 and page["next"].endswith("/outbox?after=1&limit=1")
+    assert [item["type"] for item in page["orderedItems"]] == ["Create"]
+    assert delete["type"] == "Delete" and delete["object"]["type"] == "Tombstone"
+    assert served["webfinger.json"][1]["subject"] == f"acct:node@{host}"
+    assert served["nodeinfo.json"][1]["metadata"]["edufed"]["records"] == {"own": 1, "mirrored": 0}
+    assert served["peers.json"][1]["peers"][0]["url"] == a.base_url
+    assert "replay" in problem["title"] and problem["field"] == "id"
+    # the digest recomputed from the record list by the definition of section 7.4
+    live = sorted(f"{item['id']}\t{item['version']}\n" for item in listed if not item["deleted"])
+    assert served["digest.json"][1] == {"count": len(live),
+                                        "sha256": hashlib.sha256("".join(live).encode()).hexdigest()}

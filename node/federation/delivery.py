@@ -92,6 +92,7 @@ class Deliverer:
         self.rng = rng or random.Random()
         self.stats = DeliveryStats()
         self.wake = asyncio.Event()
+        self.claim_limit = 20  # rows one round takes; they are sent concurrently
 
     # -- fan-out ---------------------------------------------------------------------------------------
 
@@ -152,13 +153,15 @@ class Deliverer:
 
     # -- delivery --------------------------------------------------------------------------------------
 
-    async def claim(self, limit: int = 20) -> list[Delivery]:
+    async def claim(self, limit: int | None = None) -> list[Delivery]:
         """Take due rows (and rows whose worker's lease ran out) for this worker."""
         now = datetime.now(UTC)
         with self.store.bound():
             async with in_transaction():
                 due = Q(state="pending", next_attempt_at__lte=now) | Q(state="delivering", lease_until__lt=now)
-                rows = await Delivery.filter(due).order_by("id").limit(limit).select_for_update(skip_locked=True)
+                rows = await Delivery.filter(due).order_by("id").limit(limit or self.claim_limit).select_for_update(
+                    skip_locked=True
+                )
                 if rows:
                     await Delivery.filter(id__in=[r.id for r in rows]).update(
                         state="delivering", lease_until=now + timedelta(seconds=LEASE_SECONDS)
