@@ -7,10 +7,12 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from node.bootstrap import ADMIN_TOKEN_FILE, init_node
-from node.config import load, with_server
+from node.config import load, save, with_server
 from node.errors import EduFedError
 from node.trust.keyring import KeyRing
 
@@ -62,6 +64,36 @@ def cmd_peer(args: argparse.Namespace) -> int:
     from node.federation.cli import run_peer_command
 
     return asyncio.run(run_peer_command(load(args.data), args.peer_command, args.url))
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    """Edit the [federation] policy in edufed.toml; a running node applies it on its next request."""
+    config = load(args.data)
+    policy = config.federation
+
+    def edited(values: tuple[str, ...], add: list[str] | None, drop: list[str] | None) -> tuple[str, ...]:
+        hosts = [h for h in values if h not in (drop or [])] + [h for h in (add or []) if h not in values]
+        return tuple(host_of_argument(h) for h in hosts)
+
+    changes: dict[str, object] = {
+        "deny": edited(policy.deny, args.deny, args.undeny),
+        "allow": edited(policy.allow, args.allow, args.disallow),
+    }
+    if args.auto_follow is not None:
+        changes["auto_follow"] = args.auto_follow == "yes"
+    for name in ("max_peers", "max_hops"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    config = replace(config, federation=replace(policy, **changes))  # type: ignore[arg-type]
+    save(config)
+    for key, value in asdict(config.federation).items():
+        print(f"{key} = {list(value) if isinstance(value, tuple) else value}")
+    return 0
+
+
+def host_of_argument(value: str) -> str:
+    """``host[:port]`` from a host or a base URL, as policies name peers."""
+    return urlsplit(value).netloc if "://" in value else value
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -120,6 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "list":
             command.add_argument("url", help="the peer's base URL")
         command.set_defaults(func=cmd_peer, url=None)
+
+    policy = commands.add_parser("policy", help="show or change whom this node federates with")
+    policy.add_argument("--data", type=Path, required=True)
+    for flag, text in (("--deny", "refuse this host (repeatable)"), ("--undeny", "take a host off the deny-list"),
+                       ("--allow", "admit only allow-listed hosts (repeatable)"),
+                       ("--disallow", "take a host off the allow-list")):
+        policy.add_argument(flag, action="append", metavar="HOST", help=text)
+    policy.add_argument("--auto-follow", choices=("yes", "no"))
+    policy.add_argument("--max-peers", type=int)
+    policy.add_argument("--max-hops", type=int)
+    policy.set_defaults(func=cmd_policy)
 
     sync = commands.add_parser("sync", help="pull now from every followed peer (the node also does it on a schedule)")
     sync.add_argument("--data", type=Path, required=True)

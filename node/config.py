@@ -6,6 +6,7 @@ SHA-256 hash, so the config can be read, copied and shared for support without l
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
@@ -158,6 +159,30 @@ def load(data_dir: Path) -> NodeConfig:
 def _federation(raw: dict[str, Any]) -> FederationPolicy:
     values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
     return FederationPolicy(**values)
+
+
+class PolicySource:
+    """The federation policy as ``edufed.toml`` says now: ``edufed policy`` edits the file and a running node
+    picks the change up (deny-lists take effect on the next request) without a restart."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self._path = config.data_dir / CONFIG_FILE
+        self._policy = config.federation
+        self._stamp = self._mtime()
+
+    def _mtime(self) -> int:
+        try:
+            return self._path.stat().st_mtime_ns
+        except OSError:
+            return -1
+
+    def __call__(self) -> FederationPolicy:
+        stamp = self._mtime()
+        if stamp != self._stamp:
+            self._stamp = stamp
+            with contextlib.suppress(BadRequest):  # a half-edited file: keep the last good policy
+                self._policy = load(self._path.parent).federation
+        return self._policy
 
 
 def with_server(config: NodeConfig, host: str | None, port: int | None) -> NodeConfig:

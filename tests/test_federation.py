@@ -316,3 +316,34 @@ async def test_a_delete_missed_past_tombstone_retention_is_repaired_by_the_diges
     finally:
         a.services.federation.deliverer.client.request = original  # type: ignore[method-assign]
         syncer.sync = pull  # type: ignore[method-assign]
+
+
+async def test_denying_a_peer_from_the_cli_takes_effect_without_a_restart(
+    pushing: tuple[RunningNode, RunningNode]
+) -> None:
+    """``edufed policy --deny`` edits the config; the running node refuses the host and stops following it."""
+    a, b = pushing
+    genuine = await a.publish(course("Before the deny"))
+    await eventually(lambda: holds(b, genuine["id"]), timeout=5, what="the push")
+    host = a.base_url.removeprefix("http://")
+    done = subprocess.run([sys.executable, "-m", "node.cli", "policy", "--data", str(b.config.data_dir),
+                           "--deny", host], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    status, problem = await post_signed(a, b, create(a, genuine))
+    assert status == 403 and "deny" in problem["title"]
+
+    async def denied() -> bool:
+        peer = await b.peer(a)
+        return peer is not None and peer["state"] == "denied"
+
+    await eventually(denied, what="b to mark a denied")
+
+    async def unfollowed() -> bool:
+        return (await a.federation_status())["deliveries"]["pending"] == 0 and not await followers_of(a)
+
+    await eventually(unfollowed, what="a to receive b's Undo")
+
+
+async def followers_of(node: RunningNode) -> int:
+    async with node.http.get(f"{node.base_url}/followers") as response:
+        return int((await response.json(content_type=None))["totalItems"])

@@ -41,7 +41,7 @@ def print_peers(peers: list[PeerView]) -> None:
 async def run_peer_command(config: NodeConfig, command: str, url: str | None) -> int:
     store = await Store.open(config.effective_database_url)
     try:
-        book = PeerBook(store, config.base_url, config.federation)
+        book = PeerBook(store, config.base_url, lambda: config.federation)
         if command == "list":
             print_peers(await book.all())
             return 0
@@ -80,7 +80,7 @@ async def run_sync(config: NodeConfig, *, progress: bool) -> int:
     try:
         async with SafeClient(FetchPolicy(allow_private=config.private_networks_allowed)) as client:
             resolver = DidResolver(client, store, allow_private=config.private_networks_allowed)
-            book = PeerBook(store, config.base_url, config.federation)
+            book = PeerBook(store, config.base_url, lambda: config.federation)
             syncer = Syncer(store, client, Mirror(store, resolver, config.base_url, config.languages), book)
             rows = await book.rows("following")
             failures = 0

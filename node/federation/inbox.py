@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from tortoise.exceptions import IntegrityError
 
-from node.config import NodeConfig
+from node.config import FederationPolicy, NodeConfig
 from node.errors import EduFedError, Forbidden, Unprocessable
 from node.federation import activities
 from node.federation.delivery import CAVAGE, RFC9421, Deliverer
@@ -52,6 +52,7 @@ class Inbox:
     def __init__(
         self,
         config: NodeConfig,
+        policy: Callable[[], FederationPolicy],
         store: Store,
         client: SafeClient,
         resolver: DidResolver,
@@ -61,6 +62,7 @@ class Inbox:
         on_following: Callable[[str], Awaitable[None]],
     ) -> None:
         self.config = config
+        self.policy = policy
         self.store = store
         self.client = client
         self.resolver = resolver
@@ -113,12 +115,12 @@ class Inbox:
             public_key = load_public_pem(str(key.get("publicKeyPem", "")))
             sender = Sender(urlsplit(str(actor["id"])).netloc, str(actor["id"]), CAVAGE)
         verify_signature_params(params, "POST", url, headers, body, public_key,
-                                max_age_seconds=self.config.federation.replay_window_seconds)
+                                max_age_seconds=self.policy().replay_window_seconds)
         return sender
 
     def _check_policy(self, sender: Sender, activity: dict[str, Any]) -> Sender:
         """Refuse deny-listed senders and activities not by the signer; returns the sender with its actor."""
-        if sender.host in self.config.federation.deny:
+        if sender.host in self.policy().deny:
             raise InboxRefused("Sender is on this node's deny-list", detail=sender.host, field="actor")
         actor = str(activity.get("actor", ""))
         same_actor = actor == sender.actor if sender.scheme == CAVAGE else urlsplit(actor).netloc == sender.host
@@ -132,7 +134,7 @@ class Inbox:
 
     async def _check_replay(self, activity_id: str) -> None:
         now = datetime.now(UTC)
-        window = timedelta(seconds=self.config.federation.replay_window_seconds)
+        window = timedelta(seconds=self.policy().replay_window_seconds)
         with self.store.bound():
             await SeenActivity.filter(received_at__lt=now - 2 * window).delete()
             try:
@@ -170,7 +172,7 @@ class Inbox:
         inbox = endpoints.get("sharedInbox") or actor.get("inbox")
         if not isinstance(inbox, str) or urlsplit(inbox).netloc != sender.host:
             raise Unprocessable("Follower's inbox must be on its own origin", detail=str(inbox), field="inbox")
-        if not self.config.federation.allows(sender.host):
+        if not self.policy().allows(sender.host):
             await self.deliverer.enqueue(inbox, activities.reject(self.config.base_url, activity), sender.scheme)
             return
         kind = "edufed" if sender.scheme == RFC9421 else "activitypub"

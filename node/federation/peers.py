@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -54,16 +55,17 @@ def host_of(base_url: str) -> str:
 
 
 class PeerBook:
-    def __init__(self, store: Store, own_base_url: str, policy: FederationPolicy) -> None:
+    def __init__(self, store: Store, own_base_url: str, policy: Callable[[], FederationPolicy]) -> None:
         self.store = store
         self.own_base_url = own_base_url
         self.policy = policy
 
     def initial_state(self, base_url: str) -> str:
         host = host_of(base_url)
-        if host in self.policy.deny:
+        policy = self.policy()
+        if host in policy.deny:
             return "denied"
-        return "discovered" if self.policy.allows(host) else "not-allowed"
+        return "discovered" if policy.allows(host) else "not-allowed"
 
     async def add(self, base_url: str, *, hops: int = 0, only_if_new: bool = False) -> PeerView | None:
         """Know a peer (an operator's ``peer add`` resets a refused or unreachable one to be tried again)."""

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from node.catalog.records import Signer
-from node.config import NodeConfig
+from node.config import NodeConfig, PolicySource
 from node.federation import activities
 from node.federation.delivery import RFC9421, Deliverer
 from node.federation.discovery import NODEINFO_SCHEMA
@@ -44,11 +44,12 @@ class Federation:
         self.rsa_key = load_or_create_rsa_key(config.keys_dir)
         self.resolver = DidResolver(self.client, store, allow_private=config.private_networks_allowed)
         self.mirror = Mirror(store, self.resolver, config.base_url, config.languages)
-        self.peers = PeerBook(store, config.base_url, config.federation)
+        self.policy = PolicySource(config)
+        self.peers = PeerBook(store, config.base_url, self.policy)
         self.deliverer = Deliverer(config, store, self.client, signer, self.rsa_key)
         self.syncer = Syncer(store, self.client, self.mirror, self.peers)
-        self.inbox = Inbox(config, store, self.client, self.resolver, self.mirror, self.deliverer, self.peers,
-                           self.on_following)
+        self.inbox = Inbox(config, self.policy, store, self.client, self.resolver, self.mirror, self.deliverer,
+                           self.peers, self.on_following)
         self._tasks: list[asyncio.Task[None]] = []
         self._sync_now = asyncio.Event()
 
@@ -101,13 +102,25 @@ class Federation:
         """Check a few peers (oldest check first): what they are, whom they know; follow per policy."""
         rows = await self.peers.rows("discovered", "pending", "following")
         rows.sort(key=lambda r: (r.checked_at is not None, r.checked_at or datetime.min.replace(tzinfo=UTC)))
-        for row in rows[: self.config.federation.discovery_per_cycle]:
+        rows = [row for row in rows if await self._still_allowed(row)]
+        for row in rows[: self.policy().discovery_per_cycle]:
             try:
                 await self.check_peer(row)
             except FetchError as error:
                 await self.peers.mark_checked(row.id, last_error=f"{error.url}: {error.reason}")
             except (KeyError, TypeError, ValueError) as error:
                 await self.peers.mark_checked(row.id, last_error=f"malformed discovery document: {error}")
+
+    async def _still_allowed(self, row: Peer) -> bool:
+        """Apply a policy change to a known peer: a newly denied one is unfollowed and no longer synced."""
+        state = self.peers.initial_state(row.base_url)
+        if state == "discovered":
+            return True
+        if row.state in ("pending", "following") and row.inbox:
+            undo = activities.undo(self.config.base_url, activities.follow(self.config.base_url, str(row.actor_id)))
+            await self.deliverer.enqueue(row.inbox, undo, RFC9421)
+        await self.peers.update(row.id, state=state)
+        return False
 
     async def check_peer(self, row: Peer) -> None:
         base = row.base_url
@@ -126,11 +139,11 @@ class Federation:
             await self._maybe_follow(row, str(actor["id"]), str(actor["inbox"]))
 
     async def _gossip(self, row: Peer) -> None:
-        if row.hops >= self.config.federation.max_hops:
+        if row.hops >= self.policy().max_hops:
             return
         listed = await self.client.get_json(f"{row.base_url}/federation/peers")
         known = await self.peers.known_urls()
-        room = self.config.federation.max_peers - len(known)
+        room = self.policy().max_peers - len(known)
         for item in listed.get("peers", [])[:100]:
             url = item.get("url") if isinstance(item, dict) else None
             if room <= 0:
@@ -140,7 +153,7 @@ class Federation:
                 room -= int(added is not None)
 
     async def _maybe_follow(self, row: Peer, actor: str, inbox: str) -> None:
-        policy = self.config.federation
+        policy = self.policy()
         if not policy.auto_follow or not policy.allows(row.host) or row.state == "following":
             return
         if row.state == "pending" and row.checked_at and datetime.now(UTC) - row.checked_at < FOLLOW_RETRY:
@@ -155,7 +168,7 @@ class Federation:
 
     async def housekeeping(self) -> None:
         """Drop what is past its retention: Tombstones (with their activities) and finished deliveries."""
-        retention = timedelta(days=self.config.federation.tombstone_retention_days)
+        retention = timedelta(days=self.policy().tombstone_retention_days)
         before = datetime.now(UTC) - retention
         purged = await self.store.purge_tombstones(before)
         with self.store.bound():

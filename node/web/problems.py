@@ -40,7 +40,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             log.exception("internal error on %s %s", request.method, request.path)
         else:
             log.info("refused %s %s: %s", request.method, request.path, error)
-        headers = {"WWW-Authenticate": 'Bearer realm="edufed"'} if error.status == 401 else None
+        scheme = "Signature" if error.field == "Signature" else "Bearer"  # RFC 9421 / admin token
+        headers = {"WWW-Authenticate": f'{scheme} realm="edufed"'} if error.status == 401 else None
         return problem_response(error.problem(), headers)
     except web.HTTPException as http:
         if http.status < 400:
