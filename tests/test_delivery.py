@@ -36,12 +36,19 @@ class FakeInbox:
     did_document: dict[str, object] = field(default_factory=dict)
     url: str = ""
 
+    schemes: list[str] = field(default_factory=list)
+    rsa_public_key: object = None
+
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         params = parse_signature("POST", str(request.url), request.headers)
-        method = find_verification_method(self.did_document, params.key_id, "authentication")
-        verify_signature_params(params, "POST", str(request.url), request.headers, body,
-                                decode_public_multibase(str(method["publicKeyMultibase"])))
+        if params.scheme == "rfc9421":
+            method = find_verification_method(self.did_document, params.key_id, "authentication")
+            key: object = decode_public_multibase(str(method["publicKeyMultibase"]))
+        else:
+            key = self.rsa_public_key
+        verify_signature_params(params, "POST", str(request.url), request.headers, body, key)
+        self.schemes.append(params.scheme)
         self.received.append(body)
         return web.Response(status=self.statuses.pop(0) if self.statuses else 202)
 
@@ -59,6 +66,7 @@ async def world(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Delive
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     inbox.url = f"http://127.0.0.1:{port}/inbox"
+    inbox.rsa_public_key = load_or_create_rsa_key(config.keys_dir).public_key
     store = await Store.open(database_url)
     try:
         async with SafeClient(FetchPolicy(allow_private=True)) as client:
@@ -155,3 +163,16 @@ async def test_a_row_left_by_a_dead_worker_is_delivered_after_its_lease(
         await Delivery.filter(state="delivering").update(lease_until=datetime.now(UTC) - timedelta(seconds=1))
     assert await deliverer.run_once() == 1
     assert (await row(store, 4)).state == "done" and len(inbox.received) == 1
+
+
+async def test_an_inbox_that_refuses_rfc9421_gets_draft_cavage_next(world: tuple[Deliverer, FakeInbox, Store]) -> None:
+    """A 401 is what a server answers to a scheme it cannot verify: the queue tries the other one once."""
+    deliverer, inbox, store = world
+    inbox.statuses = [401]
+    await deliverer.enqueue(inbox.url, activity(5), RFC9421)
+    await deliverer.run_once()
+    retried = await row(store, 5)
+    assert (retried.state, retried.signature_scheme, retried.last_status) == ("pending", "cavage", 401)
+    await deliverer.run_once()
+    assert (await row(store, 5)).state == "done"
+    assert inbox.schemes == ["rfc9421", "cavage"]

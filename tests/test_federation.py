@@ -21,6 +21,7 @@ from node.catalog.records import node_signer
 from node.federation import sync
 from node.federation.http_signatures import sign_rfc9421
 from node.federation.safe_client import FetchError
+from node.store import feed
 from node.store.models import Delivery
 from node.trust.multikey import Ed25519Key
 from node.trust.proofs import sign, verify
@@ -347,3 +348,39 @@ async def test_denying_a_peer_from_the_cli_takes_effect_without_a_restart(
 async def followers_of(node: RunningNode) -> int:
     async with node.http.get(f"{node.base_url}/followers") as response:
         return int((await response.json(content_type=None))["totalItems"])
+
+
+async def test_resync_takes_a_missed_tombstone_from_a_410(pulling: tuple[RunningNode, RunningNode]) -> None:
+    """The feed says nothing new, the digest disagrees: the full resync fetches the Tombstone (served 410)."""
+    a, b = pulling
+    record = await a.publish(course("Withdrawn while b was not listening"))
+    await eventually(lambda: holds(b, record["id"]), what="b to mirror the record")
+    syncer, deliverer = b.services.federation.syncer, a.services.federation.deliverer
+    pull, send = syncer.sync, deliverer.client.request
+
+    async def paused(peer: Any) -> Any:
+        return sync.SyncReport()
+
+    async def lose(method: str, url: str, **kwargs: Any) -> Any:
+        if url.startswith(b.base_url) and method == "POST":
+            raise FetchError(url, "push lost on the way")
+        return await send(method, url, **kwargs)
+
+    syncer.sync, deliverer.client.request = paused, lose  # type: ignore[method-assign]
+    try:
+        async with a.http.delete(record["id"], headers=a.admin) as response:
+            assert response.status == 200
+        with a.services.store.bound():
+            head = await feed.head()
+        peer = await b.services.federation.peers.by_host(a.base_url.removeprefix("http://"))
+        assert peer is not None
+        await b.services.federation.peers.update(peer.id, cursor=head)  # as if the Delete had been pulled
+        syncer.sync = pull  # type: ignore[method-assign]
+
+        async def tombstoned() -> bool:
+            status, body = await b.record(record["id"])
+            return status == 410 and body is not None and body["type"] == "Tombstone"
+
+        await eventually(tombstoned, what="the resync to take the Tombstone")
+    finally:
+        syncer.sync, deliverer.client.request = pull, send  # type: ignore[method-assign]

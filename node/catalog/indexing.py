@@ -22,7 +22,8 @@ def texts(value: Any, preferred: tuple[str, ...] = ()) -> list[str]:
     if isinstance(value, dict):
         if "@value" in value:
             return [str(value["@value"])]
-        languages = sorted(value, key=lambda lang: (lang not in preferred, lang))
+        rank = {lang: n for n, lang in enumerate(preferred)}
+        languages = sorted(value, key=lambda lang: (rank.get(lang, len(rank)), lang))
         return [text for lang in languages for text in texts(value[lang])]
     return [str(value)]
 

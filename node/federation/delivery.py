@@ -45,7 +45,7 @@ BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 3600.0
 LEASE_SECONDS = 60.0
 BREAKER_THRESHOLD = 5
-PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 413, 415, 422})
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 413, 415, 422})  # a retry would not help
 RFC9421 = "rfc9421"
 CAVAGE = "cavage"
 
@@ -218,6 +218,13 @@ class Deliverer:
             await self._finish(row, "done", response.status, None)
             return
         reason = response.body[:500].decode("utf-8", "replace")
+        if response.status == 401 and row.signature_scheme == RFC9421:
+            # An inbox that cannot verify RFC 9421 signatures may speak draft-cavage: try that once.
+            with self.store.bound():
+                await Delivery.filter(id=row.id).update(signature_scheme=CAVAGE)
+            await self._finish(row, "pending", 401, f"RFC 9421 refused, retrying with draft-cavage: {reason}",
+                               retry_at=datetime.now(UTC))
+            return
         await self._failed_attempt(row, breaker, response.status, reason,
                                    permanent=response.status in PERMANENT_STATUSES)
 

@@ -8,6 +8,7 @@ origin. A record inside a Create/Update/Delete is then judged on its own proof (
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -85,6 +86,7 @@ class Inbox:
         except EduFedError:
             await self.peers.count_refusal(sender.host)
             raise
+        await self._remember(str(activity["id"]))  # only once applied: a refused activity may be sent again
 
     async def authenticate(self, url: str, headers: Mapping[str, str], body: bytes) -> Sender:
         params = parse_signature("POST", url, headers)
@@ -94,11 +96,9 @@ class Inbox:
                 raise SignatureError("RFC 9421 keyid must be a did:web verification method")
             host = did_web_host(did)
             try:
-                method = find_verification_method(await self.resolver.resolve(did), params.key_id, "authentication")
-            except EduFedError:  # perhaps a key the cached document does not list yet
-                method = find_verification_method(
-                    await self.resolver.resolve(did, refresh=True), params.key_id, "authentication"
-                )
+                method = await self._authentication_method(did, params.key_id)
+            except EduFedError as error:  # a key we cannot find or trust is a signature we cannot verify: 401
+                raise SignatureError(f"Signing key could not be resolved: {error.title}") from error
             if "revoked" in method:
                 raise SignatureError("Signing key has been revoked")
             public_key: Any = decode_public_multibase(str(method["publicKeyMultibase"]))
@@ -118,6 +118,12 @@ class Inbox:
                                 max_age_seconds=self.policy().replay_window_seconds)
         return sender
 
+    async def _authentication_method(self, did: str, key_id: str) -> dict[str, Any]:
+        try:
+            return find_verification_method(await self.resolver.resolve(did), key_id, "authentication")
+        except EduFedError:  # perhaps a key the cached document does not list yet
+            return find_verification_method(await self.resolver.resolve(did, refresh=True), key_id, "authentication")
+
     def _check_policy(self, sender: Sender, activity: dict[str, Any]) -> Sender:
         """Refuse deny-listed senders and activities not by the signer; returns the sender with its actor."""
         if sender.host in self.policy().deny:
@@ -133,14 +139,16 @@ class Inbox:
         return replace(sender, actor=actor)
 
     async def _check_replay(self, activity_id: str) -> None:
-        now = datetime.now(UTC)
+        """Refuse an activity id already applied within the window (older signatures fail on their age)."""
         window = timedelta(seconds=self.policy().replay_window_seconds)
         with self.store.bound():
-            await SeenActivity.filter(received_at__lt=now - 2 * window).delete()
-            try:
-                await SeenActivity.create(activity_id=activity_id, received_at=now)
-            except IntegrityError:
-                raise InboxRefused("Activity already received (replay)", detail=activity_id, field="id") from None
+            await SeenActivity.filter(received_at__lt=datetime.now(UTC) - 2 * window).delete()
+            if await SeenActivity.exists(activity_id=activity_id):
+                raise InboxRefused("Activity already received (replay)", detail=activity_id, field="id")
+
+    async def _remember(self, activity_id: str) -> None:
+        with self.store.bound(), contextlib.suppress(IntegrityError):  # a concurrent copy was applied too
+            await SeenActivity.create(activity_id=activity_id, received_at=datetime.now(UTC))
 
     async def _dispatch(self, sender: Sender, activity: dict[str, Any]) -> None:
         kind = activity.get("type")
@@ -157,6 +165,15 @@ class Inbox:
         elif kind == "Undo" and isinstance(target, dict) and target.get("type") == "Follow":
             with self.store.bound():
                 await Follower.filter(actor_id=sender.actor).delete()
+        elif kind in ("Create", "Update", "Delete") and isinstance(target, str) and target.startswith("http"):
+            # The object by reference: fetch it; its own proof decides, wherever it comes from.
+            try:
+                document = await self.client.get_json(target)
+            except FetchError as error:
+                raise Unprocessable("Activity object could not be fetched", detail=error.reason,
+                                    field="object") from error
+            if isinstance(document, dict) and "proof" in document:
+                await self.mirror.accept(document, via=f"{urlsplit(sender.actor).scheme}://{sender.host}")
         elif kind in ("Create", "Update", "Delete") and isinstance(target, dict) and "proof" in target:
             await self.mirror.accept(target, via=f"{urlsplit(sender.actor).scheme}://{sender.host}")
         # Anything else (likes, boosts, notes from fediverse accounts) is acknowledged and ignored.

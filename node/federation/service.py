@@ -127,8 +127,10 @@ class Federation:
         links = await self.client.get_json(f"{base}/.well-known/nodeinfo")
         href = next(link["href"] for link in links["links"] if link.get("rel") == NODEINFO_SCHEMA)
         info = await self.client.get_json(str(href))
-        software = str(info["software"]["name"])
-        actor_url = str(((info.get("metadata") or {}).get("edufed") or {}).get("actor") or f"{base}/actor")
+        edufed = (info.get("metadata") or {}).get("edufed") or {}
+        # Any implementation that states an EduFed protocol version is a peer, whatever its software name.
+        software = "edufed" if edufed.get("protocolVersion") else str(info["software"]["name"])
+        actor_url = str(edufed.get("actor") or f"{base}/actor")
         actor = await self.client.get_json(actor_url)
         if any(urlsplit(str(actor.get(k, ""))).netloc != row.host for k in ("id", "inbox", "outbox")):
             raise ValueError("actor, inbox and outbox must be on the peer's own origin")

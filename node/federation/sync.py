@@ -101,6 +101,13 @@ class Syncer:
         local = digest(await self.store.live_versions(urlsplit(peer.base_url).netloc, own=False))
         return bool(remote.get("count") != local["count"] or remote.get("sha256") != local["sha256"])
 
+    async def _fetch_record(self, url: str) -> Any:
+        """A record by IRI; a withdrawn one answers 410 with its Tombstone, which is just as much a record."""
+        response = await self.client.request("GET", url, headers={"Accept": "application/ld+json"})
+        if response.status not in (200, 410):
+            raise FetchError(url, f"HTTP {response.status}", status=response.status)
+        return response.json()
+
     async def resync(self, peer: Peer, report: SyncReport) -> None:
         """Walk the peer's record list; fetch what is newer there, forget what it no longer has."""
         report.resynced = True
@@ -117,7 +124,7 @@ class Syncer:
                 listed.add(iri)
                 if iri in held and held[iri][0] >= version:
                     continue
-                document = await self.client.get_json(f"{peer.base_url}/api/records?iri={quote(iri, safe='')}")
+                document = await self._fetch_record(f"{peer.base_url}/api/records?iri={quote(iri, safe='')}")
                 outcome, refusal = await self.mirror.accept_quietly(document, via=peer.base_url)
                 report.applied += int(bool(outcome and outcome.applied))
                 report.refused += int(refusal is not None)
