@@ -9,11 +9,12 @@ from aiohttp import web
 from node.catalog.records import Signer, node_signer
 from node.catalog.service import Catalog
 from node.config import NodeConfig
+from node.credentials.service import CreditBank
 from node.federation.service import Federation
 from node.store.records import Store
 from node.trust.did import build_did_document, did_web_from_base_url
 from node.trust.keyring import KeyRing
-from node.web import catalog_routes, federation_routes, identity_routes, pages, vocab_routes
+from node.web import catalog_routes, credential_routes, federation_routes, identity_routes, pages, vocab_routes
 from node.web.problems import MAX_BODY, problem_middleware
 from node.web.services import SERVICES, Services
 
@@ -26,8 +27,10 @@ def make_services(config: NodeConfig, store: Store, keyring: KeyRing) -> Service
 
     federation = Federation(config, store, signer)
     catalog = Catalog(store, config.records_base, signer, config.languages, on_change=federation.changed)
+    credit_bank = CreditBank(config, store, signer, federation.client, federation.resolver)
     return Services(config=config, store=store, keyring=keyring, catalog=catalog, did=did,
-                    did_document=lambda: build_did_document(did, keyring.entries()), federation=federation)
+                    did_document=lambda: build_did_document(did, keyring.entries()), federation=federation,
+                    credit_bank=credit_bank)
 
 
 def create_app(config: NodeConfig, store: Store | None = None) -> web.Application:
@@ -50,5 +53,6 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
     vocab_routes.setup(app)
     catalog_routes.setup(app)
     federation_routes.setup(app)
+    credential_routes.setup(app)
     pages.setup(app)
     return app

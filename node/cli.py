@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from node.bootstrap import ADMIN_TOKEN_FILE, init_node
 from node.config import load, save, with_server
+from node.credentials.wallet import add_wallet_commands
 from node.errors import EduFedError
 from node.trust.keyring import KeyRing
 
@@ -102,6 +103,19 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return asyncio.run(run_sync(load(args.data), progress=not args.quiet))
 
 
+def cmd_issue(args: argparse.Namespace) -> int:
+    from node.credentials.cli import run_issue
+
+    return asyncio.run(run_issue(load(args.data), args.subject, args.name, args.credits, args.system))
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from node.credentials.cli import run_verify
+
+    return asyncio.run(run_verify(args.file, challenge=args.challenge, domain=args.domain,
+                                  allow_private=args.allow_private_networks))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from node.demo import run_demo
 
@@ -168,6 +182,24 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--data", type=Path, required=True)
     sync.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     sync.set_defaults(func=cmd_sync)
+
+    issue = commands.add_parser("issue", help="issue an Open Badges 3.0 achievement credential to a learner's DID")
+    issue.add_argument("--data", type=Path, required=True)
+    issue.add_argument("--subject", required=True, help="the learner's DID (e.g. from `edufed wallet did`)")
+    issue.add_argument("--name", required=True, help="the achievement, e.g. a course name")
+    issue.add_argument("--credits", help="credits earned, a decimal number")
+    issue.add_argument("--system", help="credit system notation or IRI (default ECTS)")
+    issue.set_defaults(func=cmd_issue)
+
+    verify = commands.add_parser("verify", help="verify a credential or presentation file; exit 1 if it fails")
+    verify.add_argument("file", type=Path)
+    verify.add_argument("--challenge", help="the challenge a presentation must carry")
+    verify.add_argument("--domain", help="the domain a presentation must carry")
+    verify.add_argument("--allow-private-networks", action="store_true",
+                        help="resolve issuers on loopback and private addresses (local demos)")
+    verify.set_defaults(func=cmd_verify)
+
+    add_wallet_commands(commands)
 
     demo = commands.add_parser("demo", help="run three city nodes with sample catalogs on loopback")
     demo.add_argument("--dir", type=Path, default=Path("demo-data"), help="where the demo nodes keep their data")

@@ -55,6 +55,13 @@ class FederationPolicy:
 
 
 @dataclass(frozen=True)
+class CredentialPolicy:
+    """How this node verifies credentials."""
+
+    status_cache_seconds: float = 300.0  # how long a fetched status list is trusted before it is fetched again
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     data_dir: Path
     name: str
@@ -69,6 +76,7 @@ class NodeConfig:
     allow_private_networks: bool = False
     limits: Limits = field(default_factory=Limits)
     federation: FederationPolicy = field(default_factory=FederationPolicy)
+    credentials: CredentialPolicy = field(default_factory=CredentialPolicy)
 
     @property
     def effective_database_url(self) -> str:
@@ -121,6 +129,7 @@ def save(config: NodeConfig) -> None:
         "network": {"allow_private_networks": config.allow_private_networks},
         "limits": asdict(config.limits),
         "federation": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config.federation).items()},
+        "credentials": asdict(config.credentials),
     }
     path = config.data_dir / CONFIG_FILE
     tmp = path.with_suffix(".tmp")
@@ -151,6 +160,7 @@ def load(data_dir: Path) -> NodeConfig:
             allow_private_networks=bool(raw.get("network", {}).get("allow_private_networks", False)),
             limits=Limits(**raw.get("limits", {})),
             federation=_federation(raw.get("federation", {})),
+            credentials=CredentialPolicy(**raw.get("credentials", {})),
         )
     except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as exc:
         raise BadRequest("Invalid configuration file", detail=f"{path}: {exc}", field="config") from exc

@@ -138,7 +138,7 @@ def test_collect_contexts_takes_only_what_the_documents_name() -> None:
 
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="kind"):
-        verify_independently(_load(OB3_SIGNED), {}, kind="presentation")
+        verify_independently(_load(OB3_SIGNED), {}, kind="bogus")
 
 
 def test_missing_node_modules_fails_loudly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def test_every_example_file_is_shown_in_the_spec() -> None:
     assert {name for name, _ in named_blocks()} == {p.name for p in EXAMPLES.glob("*.json")}
 
 
-RECORD_EXAMPLES = ["course.json", "tombstone.json", "course-signed.json"]
+RECORD_EXAMPLES = ["course.json", "tombstone.json", "course-signed.json", "credit-conversion-rule.json"]
 
 
 @pytest.mark.parametrize("name", RECORD_EXAMPLES)

@@ -48,7 +48,8 @@ def is_private_host(host: str) -> bool:
 class DidResolver:
     """did:web documents, fetched over https (http only for private hosts when the node allows them)."""
 
-    def __init__(self, client: SafeClient, store: Store, *, allow_private: bool) -> None:
+    def __init__(self, client: SafeClient, store: Store | None, *, allow_private: bool) -> None:
+        """``store`` keeps the last good documents for offline issuers; without one, only memory caches."""
         self.client = client
         self.store = store
         self.allow_private = allow_private
@@ -81,6 +82,8 @@ class DidResolver:
         return document
 
     async def _stored(self, did: str) -> dict[str, Any] | None:
+        if self.store is None:
+            return None
         with self.store.bound():
             row = await CachedDidDocument.get_or_none(did=did)
         if row is None:
@@ -89,6 +92,8 @@ class DidResolver:
         return document
 
     async def _keep(self, did: str, document: dict[str, Any]) -> None:
+        if self.store is None:
+            return
         with self.store.bound():
             await CachedDidDocument.update_or_create(
                 defaults={"document": json.dumps(document), "fetched_at": datetime.now(UTC)}, did=did

@@ -156,6 +156,38 @@ class SeenActivity(Model):
         table = "seen_activity"
 
 
+class StatusList(Model):
+    """One Bitstring Status List this node publishes (revocation or suspension), kept with its signed credential."""
+
+    id = fields.CharField(max_length=64, primary_key=True)  # "{group}-{purpose}", e.g. "1-revocation"
+    group = fields.IntField(db_index=True)  # lists of one group share the index of a credential
+    purpose = fields.CharField(max_length=16)
+    size = fields.IntField()
+    bits = fields.BinaryField()  # uncompressed, bit 0 = left-most bit of the first byte
+    credential = fields.TextField(null=True)  # the signed status list credential, re-signed on every change
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "status_list"
+
+
+class IssuedCredential(Model):
+    """A credential this node issued: learner data, never federated, never listed to anyone."""
+
+    id = fields.CharField(max_length=255, primary_key=True)  # the credential id (urn:uuid:…)
+    subject = fields.CharField(max_length=512, db_index=True)  # the learner's DID
+    document = fields.TextField()
+    status_group = fields.IntField()
+    status_index = fields.IntField()
+    revoked = fields.BooleanField(default=False)
+    suspended = fields.BooleanField(default=False)
+    issued_at = fields.DatetimeField()
+
+    class Meta:
+        table = "issued_credential"
+        unique_together = (("status_group", "status_index"),)
+
+
 class CachedDidDocument(Model):
     """The last DID document fetched for a DID: mirrored records still verify while their origin is down."""
 

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from node.catalog.service import Catalog
 from node.config import NodeConfig
+from node.credentials.service import CreditBank
 from node.federation.service import Federation
 from node.store.records import Store
 from node.trust.keyring import KeyRing
@@ -25,6 +26,7 @@ class Services:
     did: str
     did_document: Callable[[], dict[str, Any]]
     federation: Federation
+    credit_bank: CreditBank
 
 
 SERVICES = web.AppKey("services", Services)

@@ -9,6 +9,7 @@
  *
  * Input (stdin, one JSON object):
  *   {"document": {...}, "controllers": {"<id>": {...}}, "contexts": {"<IRI>": {...}}, "kind": "record"|"credential"}
+ *   or, for a VerifiablePresentation, "kind": "presentation" with "challenge" (required) and "domain".
  * Output (stdout, one JSON line): {"verified": bool, "error": "..."}
  *
  * The document loader serves only what it is given (plus did:key, which is derived from the key itself, and the
@@ -20,6 +21,7 @@ import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
 import {cryptosuite as eddsaRdfc2022} from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
 import * as vc from '@digitalbazaar/vc';
 import jsigs from 'jsonld-signatures';
+import {gunzipSync} from 'node:zlib';
 
 const {purposes: {AssertionProofPurpose}} = jsigs;
 
@@ -170,7 +172,94 @@ function resultError(result) {
   return messages.filter(Boolean).join('; ') || 'verification failed';
 }
 
-export async function verify({document, controllers = {}, contexts = {}, kind = 'record'}) {
+// Without status lists in the payload, a credential that has a credentialStatus is reported, not passed.
+async function refuseStatus() {
+  return {verified: false, error: new Error('credentialStatus is not supported by the interop verifier.')};
+}
+
+// Bitstring Status List v1.0, checked here independently of EduFed: the list credential (given in the
+// payload, as a verifier would have fetched it) must verify and be issued by the credential's issuer; the
+// entry's bit (most significant bit first, GZIP + multibase base64url) must be clear.
+function makeStatusChecker({statusLists, suite, documentLoader}) {
+  return async ({credential}) => {
+    const issuer = isObject(credential.issuer) ? credential.issuer.id : credential.issuer;
+    for(const entry of asArray(credential.credentialStatus)) {
+      if(entry.type !== 'BitstringStatusListEntry') {
+        return {verified: false, error: new Error(`Unsupported status type ${entry.type}.`)};
+      }
+      const list = statusLists[entry.statusListCredential];
+      if(!isObject(list)) {
+        return {verified: false, error: new Error(`Status list ${entry.statusListCredential} not provided.`)};
+      }
+      const listIssuer = isObject(list.issuer) ? list.issuer.id : list.issuer;
+      const listResult = await vc.verifyCredential({credential: list, suite, documentLoader,
+        checkStatus: refuseStatus});
+      if(!listResult.verified || listIssuer !== issuer) {
+        return {verified: false, error: new Error('The status list credential does not verify for this issuer.')};
+      }
+      const encoded = list.credentialSubject.encodedList;
+      if(typeof encoded !== 'string' || !encoded.startsWith('u')) {
+        return {verified: false, error: new Error('encodedList must be multibase base64url.')};
+      }
+      const bits = gunzipSync(Buffer.from(encoded.slice(1), 'base64url'));
+      const index = Number.parseInt(entry.statusListIndex, 10);
+      const set = (bits[index >> 3] >> (7 - (index & 7))) & 1;
+      if(set) {
+        return {verified: false, error: new Error(`Credential is flagged for ${entry.statusPurpose}.`)};
+      }
+    }
+    return {verified: true};
+  };
+}
+
+// Why a presentation failed: its own proof, the holder binding, or one of its credentials.
+function presentationError(result) {
+  const messages = [];
+  if(result.presentationResult && !result.presentationResult.verified) {
+    messages.push(`presentation: ${resultError(result.presentationResult)}`);
+  }
+  for(const [index, entry] of asArray(result.credentialResults).entries()) {
+    if(!entry.verified) {
+      messages.push(`credential ${index}: ${resultError(entry)}`);
+    }
+  }
+  if(messages.length === 0 && result.error) {
+    messages.push(describeError(result.error));
+  }
+  return messages.join('; ') || 'verification failed';
+}
+
+// vc.verify (a holder-signed VerifiablePresentation): the authentication proof with the expected challenge
+// and domain, every embedded credential, and (when the presentation names a holder) that the proving key
+// belongs to that holder.
+async function verifyPresentation({document, challenge, domain, suite, documentLoader}) {
+  if(typeof challenge !== 'string' || challenge === '') {
+    return {verified: false, error: 'A presentation needs a "challenge" to verify against.'};
+  }
+  if(domain !== undefined && typeof domain !== 'string') {
+    return {verified: false, error: '"domain" must be a string.'};
+  }
+  const result = await vc.verify({
+    presentation: document, challenge, domain, suite, documentLoader, checkStatus: refuseStatus
+  });
+  if(!result.verified) {
+    return {verified: false, error: presentationError(result)};
+  }
+  if(document.holder !== undefined) {
+    const holder = isObject(document.holder) ? document.holder.id : document.holder;
+    for(const proof of asArray(document.proof)) {
+      const method = isObject(proof.verificationMethod) ? proof.verificationMethod.id : proof.verificationMethod;
+      if(typeof method !== 'string' || stripFragment(method) !== holder) {
+        return {verified: false, error: `The presentation is proven by ${method}, not by its holder ${holder}.`};
+      }
+    }
+  }
+  return {verified: true, error: ''};
+}
+
+export async function verify({
+  document, controllers = {}, contexts = {}, kind = 'record', challenge, domain, statusLists
+}) {
   if(!isObject(document)) {
     return {verified: false, error: '"document" must be a JSON object.'};
   }
@@ -179,18 +268,18 @@ export async function verify({document, controllers = {}, contexts = {}, kind = 
   }
   const documentLoader = makeDocumentLoader({controllers, contexts});
   const suite = new DataIntegrityProof({cryptosuite: eddsaRdfc2022});
+  if(kind === 'presentation') {
+    return verifyPresentation({document, challenge, domain, suite, documentLoader});
+  }
   let result;
   if(kind === 'record') {
     result = await jsigs.verify(document, {suite, purpose: new AssertionProofPurpose(), documentLoader});
   } else if(kind === 'credential') {
-    // Status lists are out of scope here: a credential that has one is reported, not silently passed.
-    const checkStatus = async () => ({
-      verified: false,
-      error: new Error('credentialStatus is not supported by the interop verifier.')
-    });
+    const checkStatus = isObject(statusLists) ?
+      makeStatusChecker({statusLists, suite, documentLoader}) : refuseStatus;
     result = await vc.verifyCredential({credential: document, suite, documentLoader, checkStatus});
   } else {
-    return {verified: false, error: `Unknown kind "${kind}": expected "record" or "credential".`};
+    return {verified: false, error: `Unknown kind "${kind}": expected "record", "credential" or "presentation".`};
   }
   if(result.verified) {
     return {verified: true, error: ''};

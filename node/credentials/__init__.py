@@ -1,0 +1,1 @@
+"""Verifiable credentials: issuance, verification, status lists, the holder wallet and transcripts."""
