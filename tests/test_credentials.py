@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from node.config import CredentialPolicy
@@ -21,7 +23,7 @@ from node.credentials.wallet import Wallet
 from node.store.models import IssuedCredential
 from tests.conftest import MakeDatabaseUrl
 from tests.harness import RunningNode, eventually, running_node
-from tests.interop_verifier import verify_independently
+from tests.interop_verifier import sign_independently, verify_independently
 
 VC2 = "https://www.w3.org/ns/credentials/v2"
 OB3 = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
@@ -328,3 +330,48 @@ async def test_the_command_line_issues_holds_presents_and_verifies(tmp_path: Pat
                                         "school.example", "--allow-private-networks")
     assert good.returncode == 0, good.stdout + good.stderr
     assert wrong.returncode == 1 and "FAIL challenge" in wrong.stdout
+
+
+async def test_a_person_verifies_a_credential_on_the_web_page(bank: Bank) -> None:
+    shanghai, helsinki, _ = bank.nodes
+    credential = await issue(helsinki, achievement_credential(bank.wallet.did, "Finnish <A1> & more", 5))
+    form = aiohttp.FormData()
+    form.add_field("document", "")
+    form.add_field("file", json.dumps(credential).encode(), filename="badge.json", content_type="application/json")
+    async with shanghai.http.post(f"{shanghai.base_url}/verify", data=form) as response:
+        page = await response.text()
+        assert response.status == 200 and "Content-Security-Policy" in response.headers
+    assert "Verified" in page and "<A1>" not in page  # the credential's text is escaped
+    tampered = copy.deepcopy(credential)
+    tampered["credentialSubject"]["achievement"]["name"] = "Finnish C2"
+    async with shanghai.http.post(f"{shanghai.base_url}/verify", data={"document": json.dumps(tampered)}) as response:
+        page = await response.text()
+    assert response.status == 422 and "Not verified" in page and "signature" in page
+    async with shanghai.http.post(f"{shanghai.base_url}/verify", data={"document": "{not json"}) as response:
+        assert response.status == 400 and "Malformed JSON" in await response.text()
+
+
+async def test_a_credential_signed_before_a_key_rotation_still_verifies(bank: Bank) -> None:
+    shanghai, helsinki, _ = bank.nodes
+    before = await issue(helsinki, achievement_credential(bank.wallet.did, "Before rotation", 1))
+    rotated = await asyncio.to_thread(edufed, "key", "rotate", "--data", str(helsinki.config.data_dir))
+    assert rotated.returncode == 0, rotated.stderr
+    after = await issue(helsinki, achievement_credential(bank.wallet.did, "After rotation", 1))
+    assert before["proof"]["verificationMethod"] != after["proof"]["verificationMethod"]
+    fresh_verifier = bank.nodes[2]  # has never resolved helsinki's DID: sees the rotated document
+    for node in (shanghai, fresh_verifier):
+        for credential in (before, after):
+            status, verdict = await verify_on(node, credential)
+            assert status == 200, verdict
+
+
+async def test_a_credential_from_another_implementation_with_a_did_key_issuer_verifies(bank: Bank) -> None:
+    shanghai = bank.nodes[0]
+    credential = achievement_credential(bank.wallet.did, "Issued elsewhere", 3, validFrom="2026-01-01T00:00:00Z")
+    signed = sign_independently(credential, bytes(range(32)))
+    issuer = signed["issuer"]
+    assert (issuer["id"] if isinstance(issuer, dict) else issuer).startswith("did:key:")
+    status, verdict = await verify_on(shanghai, signed)
+    assert status == 200, verdict
+    signed["credentialSubject"]["achievement"]["creditsAvailable"] = 30
+    assert "proof" in failed((await verify_on(shanghai, signed))[1])

@@ -12,7 +12,9 @@ import jinja2
 from aiohttp import web
 
 from node.catalog.indexing import texts
+from node.errors import EduFedError
 from node.store.records import StoredRecord
+from node.web.inputs import parse_json
 from node.web.services import services
 
 HERE = Path(__file__).parent
@@ -98,7 +100,34 @@ async def federation_page(request: web.Request) -> web.Response:
     )
 
 
+async def verify_page(request: web.Request) -> web.Response:
+    """A person's way to check a credential: paste it or choose its file, see every check."""
+    found = services(request)
+    if request.method == "GET":
+        return html("verify.html", node=found.config, text="", challenge="", domain="", verdict=None, error=None)
+    form = await request.post()
+    upload = form.get("file")
+    raw = upload.file.read() if isinstance(upload, web.FileField) and upload.filename else str(form.get("document", ""))
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    challenge, domain = str(form.get("challenge", "")), str(form.get("domain", ""))
+    context = {"node": found.config, "text": text, "challenge": challenge, "domain": domain, "verdict": None,
+               "error": None}
+    try:
+        document = parse_json(text.encode("utf-8"), found.config.limits.max_json_depth)
+    except EduFedError as error:
+        return html("verify.html", 400, **{**context, "error": f"{error.title}: {error.detail or ''}"})
+    verifier = found.credit_bank.verifier
+    kinds = document.get("type") if isinstance(document, dict) else None
+    if "VerifiablePresentation" in (kinds if isinstance(kinds, list) else [kinds]):
+        verdict = await verifier.verify_presentation(document, challenge=challenge or None, domain=domain or None)
+    else:
+        verdict = await verifier.verify_credential(document)
+    return html("verify.html", 200 if verdict.verified else 422, **{**context, "verdict": verdict})
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/", home)
+    app.router.add_get("/verify", verify_page)
+    app.router.add_post("/verify", verify_page)
     app.router.add_get("/federation", federation_page)
     app.router.add_static("/static", HERE / "static", append_version=True)
