@@ -14,7 +14,15 @@ from node.federation.service import Federation
 from node.store.records import Store
 from node.trust.did import build_did_document, did_web_from_base_url
 from node.trust.keyring import KeyRing
-from node.web import catalog_routes, credential_routes, federation_routes, identity_routes, pages, vocab_routes
+from node.web import (
+    catalog_routes,
+    credential_routes,
+    federation_routes,
+    identity_routes,
+    pages,
+    search_routes,
+    vocab_routes,
+)
 from node.web.problems import MAX_BODY, problem_middleware
 from node.web.services import SERVICES, Services
 
@@ -54,5 +62,6 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
     catalog_routes.setup(app)
     federation_routes.setup(app)
     credential_routes.setup(app)
+    search_routes.setup(app)
     pages.setup(app)
     return app

@@ -3,6 +3,8 @@ satisfy their shapes, signed examples verify, and a running node accepts and pro
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import hashlib
 import json
 import re
@@ -10,12 +12,17 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from node.catalog.records import node_signer
 from node.catalog.validation import validate_document
+from node.config import CredentialPolicy
+from node.credentials.bitstring import Bitstring, decode, encode
+from node.credentials.issuance import check_request
+from node.credentials.verification import CredentialVerifier, StatusCache
+from node.credentials.wallet import Wallet
 from node.federation.activities import AS_CONTEXT, SECURITY_V1, note_activity, record_activity, seq_of
 from node.federation.http_signatures import (
     SignatureError,
@@ -24,12 +31,14 @@ from node.federation.http_signatures import (
     signature_base,
     verify_signature_params,
 )
+from node.federation.resolver import DidResolver
+from node.federation.safe_client import SafeClient
 from node.federation.sync import digest
 from node.store.feed import FeedEntry
 from node.store.models import Delivery
-from node.trust.did import find_verification_method
-from node.trust.multikey import decode_public_multibase
-from node.trust.proofs import verify
+from node.trust.did import did_web_from_base_url, find_verification_method
+from node.trust.multikey import Ed25519Key, decode_public_multibase
+from node.trust.proofs import sign, verify
 from tests.conftest import MakeDatabaseUrl
 from tests.harness import FAST, RunningNode, eventually, running_node
 
@@ -272,3 +281,147 @@ async def test_running_nodes_serve_what_the_federation_examples_show(
     live = sorted(f"{item['id']}\t{item['version']}\n" for item in listed if not item["deleted"])
     assert served["digest.json"][1] == {"count": len(live),
                                         "sha256": hashlib.sha256("".join(live).encode()).hexdigest()}
+
+
+# -- credentials and status lists (sections 8 and 9) --------------------------------------------------------------
+
+CREDENTIAL_EXAMPLES = ["credential-issue-request.json", "credential.json", "status-list-credential.json",
+                       "verify-response.json", "verify-response-revoked.json", "transcript.json"]
+NODE_FILLS = ("id", "issuer", "validFrom", "credentialStatus", "proof")
+W3C_KEY_PAIR = Path(__file__).resolve().parent / "vectors" / "w3c-vc-di-eddsa" / "TestVectors" / "keyPair.json"
+
+
+class _ExampleWeb:
+    """The example DID document and status lists in place of the network (the example origins do not exist)."""
+
+    def __init__(self, documents: dict[str, Any]) -> None:
+        self.documents = documents
+
+    async def resolve(self, did: str, *, refresh: bool = False) -> dict[str, Any]:
+        return dict(self.documents[did])
+
+    async def get_json(self, url: str) -> Any:
+        return self.documents[url]
+
+
+def _offline_verifier(documents: dict[str, Any]) -> CredentialVerifier:
+    web = _ExampleWeb(documents)
+    return CredentialVerifier(cast(DidResolver, web), StatusCache(cast(SafeClient, web), cast(DidResolver, web), 0))
+
+
+def _cleared_list(status_list: dict[str, Any], url: str) -> dict[str, Any]:
+    """A list like the example but at ``url`` with no bit set, signed with the same (public W3C test) key."""
+    key = Ed25519Key.from_private_multibase(json.loads(W3C_KEY_PAIR.read_text("utf-8"))["privateKeyMultibase"])
+    unsigned = {k: v for k, v in status_list.items() if k != "proof"}
+    purpose = url.rsplit("-", 1)[-1]
+    unsigned.update(id=url, credentialSubject={**status_list["credentialSubject"], "id": f"{url}#list",
+                                               "statusPurpose": purpose, "encodedList": encode(Bitstring())})
+    created = datetime.fromisoformat(status_list["proof"]["created"].replace("Z", "+00:00"))
+    return sign(unsigned, key, status_list["proof"]["verificationMethod"], created)
+
+
+def test_the_credential_examples_are_what_the_verifier_says_of_them() -> None:
+    """[VC-1] [VC-2] [VC-3] [VC-6] [VC-7] [VC-8] [VC-9] [STATUS-1] [STATUS-2] [STATUS-3] [STATUS-5] [STATUS-8]:
+    the credential and the status list verify with the example DID document (the W3C test key); the credential's
+    revocation bit is the list's only set bit; the verify responses are what the verifier answers with and without
+    it."""
+    did_document = load("did-document.json")
+    did = did_document["id"]
+    credential, status_list = load("credential.json"), load("status-list-credential.json")
+    request = load("credential-issue-request.json")
+    assert sorted(request) == ["credential"]
+    assert check_request(request["credential"], did) == request["credential"]
+    assert {k: v for k, v in credential.items() if k not in NODE_FILLS} == request["credential"]
+    assert credential["issuer"] == {"id": did, "type": ["Profile"], "name": credential["issuer"]["name"]}
+    for document in (credential, status_list):
+        assert verify(document, {did: did_document}.__getitem__, expected_controller=did, now=LATER).verified
+    revocation, suspension = credential["credentialStatus"]
+    assert [revocation["statusPurpose"], suspension["statusPurpose"]] == ["revocation", "suspension"]
+    assert revocation["statusListIndex"] == suspension["statusListIndex"]
+    bits = decode(status_list["credentialSubject"]["encodedList"])
+    assert bits.size == 131072 and bits.set_indices() == [int(revocation["statusListIndex"])]
+    assert status_list["id"] == revocation["statusListCredential"] and status_list["issuer"] == did
+
+    documents = {did: did_document, status_list["id"]: status_list}
+    revoked = asyncio.run(_offline_verifier(documents).verify_credential(credential, LATER))
+    assert revoked.as_json() == load("verify-response-revoked.json")
+    documents[status_list["id"]] = _cleared_list(status_list, status_list["id"])
+    documents[suspension["statusListCredential"]] = _cleared_list(status_list, suspension["statusListCredential"])
+    assert asyncio.run(_offline_verifier(documents).verify_credential(credential, LATER)).as_json() == load(
+        "verify-response.json")
+    tampered = copy.deepcopy(credential)
+    tampered["credentialSubject"]["achievement"]["creditsAvailable"] = 50
+    failed = asyncio.run(_offline_verifier(documents).verify_credential(tampered, LATER)).as_json()
+    assert [c["check"] for c in failed["checks"] if not c["ok"]] == ["proof"]
+
+
+def _example_request(subject: str, name: str, credits: int, system: str) -> dict[str, Any]:
+    request = copy.deepcopy(load("credential-issue-request.json"))
+    request["credential"]["name"] = name
+    request["credential"]["credentialSubject"]["id"] = subject
+    request["credential"]["credentialSubject"]["achievement"].update(
+        name=name, creditsAvailable=credits, creditSystem=f"https://w3id.org/edufed/credit-systems/{system}")
+    return request
+
+
+async def test_a_running_node_issues_verifies_and_adds_up_as_the_credential_examples_show(
+    tmp_path: Path, database_url: str
+) -> None:
+    """[VC-6] [VC-9] [VC-12] [VC-14] [VC-15] [STATUS-5] [STATUS-6] [STATUS-8]"""
+    wallet = Wallet(tmp_path / "wallet")
+    wallet.init()
+    uncached = CredentialPolicy(status_cache_seconds=0.0)  # so the revocation shows at once
+    transcript_example = load("transcript.json")
+    async with running_node(tmp_path / "node", database_url, credentials=uncached) as node:
+
+        async def post(path: str, body: dict[str, Any], admin: bool = False) -> tuple[int, Any]:
+            async with node.http.post(node.base_url + path, json=body,
+                                      headers=node.admin if admin else {}) as response:
+                return response.status, await response.json(content_type=None)
+
+        credentials = []
+        for line in transcript_example["lines"]:
+            system = line["credits"]["unit"].rsplit("/", 1)[-1]
+            status, issued = await post("/credentials/issue", _example_request(
+                wallet.did, line["achievement"], int(line["credits"]["value"]), system), admin=True)
+            assert status == 201 and sorted(issued) == ["verifiableCredential"], issued
+            credentials.append(issued["verifiableCredential"])
+        credential = credentials[0]
+        status_url = credential["credentialStatus"][0]["statusListCredential"]
+        async with node.http.get(status_url) as response:
+            assert response.content_type == "application/ld+json"
+            status_list = await response.json(content_type=None)
+        verified = await post("/credentials/verify", {"verifiableCredential": credential})
+        challenge, domain = "c-1", "transcripts.example"
+        for issued_credential in credentials:
+            wallet.add(issued_credential)
+        presentation = wallet.present(challenge, domain, [c["id"] for c in credentials])
+        transcript = await post("/credits/transcript", {
+            "verifiablePresentation": presentation, "targetUnit": "ECTS",
+            "options": {"challenge": challenge, "domain": domain}})
+        update = await post("/credentials/status", {"credentialId": credential["id"], "status": "revoked"}, True)
+        revoked = await post("/credentials/verify", {"verifiableCredential": credential})
+    same_members(load("credential.json"), credential, "credential.json")
+    assert credential["@context"] == load("credential.json")["@context"]
+    assert credential["issuer"]["id"] == did_web_from_base_url(node.base_url)
+    same_members(load("status-list-credential.json"), status_list, "status-list-credential.json")
+    assert status_list["@context"] == load("status-list-credential.json")["@context"]
+    assert verified[0] == 200
+    assert verified[1] == {**load("verify-response.json"), "checks": [
+        {**c, "reason": verified[1]["checks"][1]["reason"]} if c["check"] == "issuer" else c
+        for c in load("verify-response.json")["checks"]]}
+    assert update == (200, {"credentialId": credential["id"], "revoked": True, "suspended": False})
+    assert revoked[0] == 422
+    example_revoked = load("verify-response-revoked.json")
+    same_members(example_revoked, revoked[1], "verify-response-revoked.json")
+    assert [(c["check"], c["ok"]) for c in revoked[1]["checks"]] == [
+        (c["check"], c["ok"]) for c in example_revoked["checks"]]
+    assert revoked[1]["problemDetails"] == example_revoked["problemDetails"]
+    assert transcript[0] == 200
+    served = transcript[1]
+    same_members(transcript_example, served, "transcript.json")
+    assert served["total"] == transcript_example["total"]
+    for example_line, line in zip(transcript_example["lines"], served["lines"], strict=True):
+        same_members(example_line, line, "transcript.json lines")
+        assert {k: v for k, v in line.items() if k not in ("credential", "issuer")} == {
+            k: v for k, v in example_line.items() if k not in ("credential", "issuer")}

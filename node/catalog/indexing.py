@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from node.catalog.tokens import indexed
 from node.store.records import IndexEntry
 
 
@@ -70,13 +71,26 @@ def index_entry(document: dict[str, Any], preferred_languages: tuple[str, ...] =
         *texts(document.get("keywords"), preferred_languages),
     ]
     language = document.get("inLanguage")
+    languages = language if isinstance(language, list) else [language]
     latitude, longitude = _coordinates(document)
+    text = "\n".join(words)
     return IndexEntry(
         type=str(document.get("type")),
         name=names[0] if names else "",
-        text="\n".join(words),
-        language=language if isinstance(language, str) else None,
+        text=text,
+        language=next((lang for lang in languages if isinstance(lang, str)), None),
         categories=tuple(dict.fromkeys(_ids(document.get("about")))),
         latitude=latitude,
         longitude=longitude,
+        level=_short(document.get("educationalLevel")),
+        license=_short(document.get("license")),
+        free=document.get("isAccessibleForFree") if isinstance(document.get("isAccessibleForFree"), bool) else None,
+        mode=_short(document.get("courseMode") or document.get("eventAttendanceMode")),
+        tokens=indexed(text),
     )
+
+
+def _short(value: Any) -> str | None:
+    """A facet value: the first string of a value or list, bounded in length."""
+    first = next((v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)), None)
+    return first[:255] if first else None

@@ -23,6 +23,7 @@ from node.ld.contexts import CREDENTIALS_V2_CONTEXT
 from node.trust.proofs import VerificationResult, verify
 
 MAX_CREDENTIALS_PER_PRESENTATION = 50
+MAX_CACHED_LISTS = 1000
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,13 @@ class StatusCache:
         self.client = client
         self.resolver = resolver
         self.max_age = max_age
-        self._lists: dict[str, tuple[float, str, Bitstring]] = {}  # url -> (fetched, issuer, bits)
+        # url -> (fetched at, (issuer, purpose), bits)
+        self._lists: dict[str, tuple[float, tuple[str, str], Bitstring]] = {}
 
-    async def bits(self, url: str, issuer: str) -> Bitstring:
+    async def bits(self, url: str, issuer: str, purpose: str) -> Bitstring:
         """The list at ``url``; raises EduFedError/FetchError when it cannot be trusted or fetched."""
         cached = self._lists.get(url)
-        if cached and time.monotonic() - cached[0] < self.max_age and cached[1] == issuer:
+        if cached and time.monotonic() - cached[0] < self.max_age and cached[1] == (issuer, purpose):
             return cached[2]
         document = await self.client.get_json(url)
         if not isinstance(document, dict) or _issuer_id(document) != issuer:
@@ -110,8 +112,12 @@ class StatusCache:
         if not result.verified:
             raise FetchError(url, f"status list proof does not verify ({result.error})", permanent=True)
         subject = document.get("credentialSubject") or {}
+        if not isinstance(subject, dict) or subject.get("statusPurpose") != purpose:
+            raise FetchError(url, f"the list's statusPurpose is not {purpose!r}", permanent=True)
         bits = decode(str(subject.get("encodedList", "")))
-        self._lists[url] = (time.monotonic(), issuer, bits)
+        if len(self._lists) >= MAX_CACHED_LISTS:  # bounded memory: forget the oldest
+            del self._lists[min(self._lists, key=lambda key: self._lists[key][0])]
+        self._lists[url] = (time.monotonic(), (issuer, purpose), bits)
         return bits
 
 
@@ -137,6 +143,14 @@ class CredentialVerifier:
         result: VerificationResult = await asyncio.to_thread(
             verify, document, {controller: did_document}.__getitem__, expected_controller=controller, **options
         )
+        if not result.verified and any(c.name == "verification-method" for c in result.failures):
+            try:  # a key newer than the cached DID document: the issuer may have rotated since
+                fresh = await self.resolver.resolve(controller, refresh=True)
+            except EduFedError:
+                fresh = did_document
+            result = await asyncio.to_thread(
+                verify, document, {controller: fresh}.__getitem__, expected_controller=controller, **options
+            )
         if result.verified:
             verdict.add("proof", True, "eddsa-rdfc-2022 proof verifies with the issuer's key")
             return
@@ -202,7 +216,7 @@ class CredentialVerifier:
                 verdict.add("status", False, "credentialStatus must be a BitstringStatusListEntry with list and index")
                 return
             try:
-                bits = await self.status.bits(url, issuer)
+                bits = await self.status.bits(url, issuer, purpose)
                 flagged = bits.get(int(raw_index))
             except FetchError as error:
                 verdict.add("status", False, f"{purpose} list unreachable or untrusted: {error.reason}")

@@ -37,6 +37,11 @@ class RecordIndex(Model):
     language = fields.CharField(max_length=35, null=True)
     latitude = fields.FloatField(null=True)
     longitude = fields.FloatField(null=True)
+    level = fields.CharField(max_length=64, null=True, db_index=True)
+    license = fields.CharField(max_length=255, null=True, db_index=True)
+    free = fields.BooleanField(null=True)
+    mode = fields.CharField(max_length=64, null=True, db_index=True)
+    tokens = fields.TextField(default="")  # search tokens, as node.catalog.tokens makes them; full-text indexed
 
     class Meta:
         table = "record_index"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.context import TortoiseContext, _current_context
 from tortoise.exceptions import IntegrityError
 from tortoise.migrations.executor import MigrationExecutor
@@ -52,6 +53,11 @@ class IndexEntry:
     categories: tuple[str, ...]
     latitude: float | None
     longitude: float | None
+    level: str | None = None
+    license: str | None = None
+    free: bool | None = None
+    mode: str | None = None
+    tokens: str = ""
 
 
 def _stored(row: Record) -> StoredRecord:
@@ -87,6 +93,7 @@ class Store:
 
     def __init__(self, context: TortoiseContext) -> None:
         self._context = context
+        self.dialect = ""  # "sqlite" or "postgres", known once open
 
     @classmethod
     async def open(cls, database_url: str) -> Store:
@@ -96,7 +103,12 @@ class Store:
         with store.bound():
             await context.init(config={"connections": {"default": database_url}, "apps": APPS}, _create_db=False)
             await MigrationExecutor(context.db(), APPS).migrate()
+            store.dialect = context.db().capabilities.dialect
         return store
+
+    def connection(self) -> BaseDBAsyncClient:
+        """The database connection, for the few queries (search) that need SQL the ORM cannot say."""
+        return self._context.db()
 
     async def close(self) -> None:
         with self.bound():
@@ -157,7 +169,7 @@ class Store:
         """
         expected = expected_versions or [r.version - 1 if r.version > 1 else None for r, _ in items]
         with self.bound():
-            async with in_transaction():
+            async with in_transaction() as connection:
                 new = [(r, i) for (r, i), e in zip(items, expected, strict=True) if e is None]
                 changed = [(r, i, e) for (r, i), e in zip(items, expected, strict=True) if e is not None]
                 try:
@@ -171,10 +183,8 @@ class Store:
                                        field="version")
                 ids = await self._ids([r.iri for r, _ in items])
                 if changed:
-                    old = [ids[r.iri] for r, _, _ in changed]
-                    await RecordIndex.filter(record_id__in=old).delete()
-                    await RecordCategory.filter(record_id__in=old).delete()
-                await self._write_index([(ids[r.iri], i) for r, i in items if i is not None])
+                    await self._delete_index(connection, [ids[r.iri] for r, _, _ in changed])
+                await self._write_index(connection, [(ids[r.iri], i) for r, i in items if i is not None])
                 if feed:
                     await append_to_feed([r for r, _ in items])
 
@@ -185,7 +195,7 @@ class Store:
         version never replaces a newer one, whatever order deliveries arrive in.
         """
         with self.bound():
-            async with in_transaction():
+            async with in_transaction() as connection:
                 current = await Record.filter(iri=record.iri).select_for_update().first()
                 if current is not None and (current.local_id is not None or current.version >= record.version):
                     return False
@@ -198,10 +208,9 @@ class Store:
                 else:
                     await Record.filter(id=current.id).update(**_columns(record))
                     record_id = current.id
-                    await RecordIndex.filter(record_id=record_id).delete()
-                    await RecordCategory.filter(record_id=record_id).delete()
+                    await self._delete_index(connection, [record_id])
                 if index is not None:
-                    await self._write_index([(record_id, index)])
+                    await self._write_index(connection, [(record_id, index)])
                 return True
 
     async def mirrored_versions(self, origin: str) -> dict[str, tuple[int, bool]]:
@@ -213,7 +222,11 @@ class Store:
     async def remove_mirrored(self, iris: Sequence[str]) -> int:
         """Forget mirrored records their origin no longer has (found by a full resync)."""
         with self.bound():
-            return await Record.filter(iri__in=list(iris), local_id__isnull=True).delete()
+            async with in_transaction() as connection:
+                query = Record.filter(iri__in=list(iris), local_id__isnull=True)
+                ids: list[int] = list(await query.values_list("id", flat=True))  # type: ignore[arg-type]
+                await self._delete_index(connection, ids)
+                return await Record.filter(id__in=ids).delete()
 
     async def live_versions(self, origin: str, *, own: bool) -> list[tuple[str, int]]:
         """(IRI, version) of the live records of ``origin``, for the anti-entropy digest."""
@@ -242,12 +255,25 @@ class Store:
             ids.update(await Record.filter(iri__in=iris[start : start + 1000]).values_list("iri", "id"))
         return ids
 
-    @staticmethod
-    async def _write_index(entries: list[tuple[int, IndexEntry]]) -> None:
+    async def _delete_index(self, connection: BaseDBAsyncClient, record_ids: list[int]) -> None:
+        """Remove the search rows of these records (the full-text rows too: SQLite's FTS5 table has no cascade)."""
+        if not record_ids:
+            return
+        await RecordIndex.filter(record_id__in=record_ids).delete()
+        await RecordCategory.filter(record_id__in=record_ids).delete()
+        if self.dialect == "sqlite":
+            for start in range(0, len(record_ids), 500):
+                chunk = record_ids[start : start + 500]
+                await connection.execute_query(
+                    f"DELETE FROM record_fts WHERE rowid IN ({','.join('?' * len(chunk))})", chunk
+                )
+
+    async def _write_index(self, connection: BaseDBAsyncClient, entries: list[tuple[int, IndexEntry]]) -> None:
         await RecordIndex.bulk_create(
             [
                 RecordIndex(record_id=record_id, type=e.type, name=e.name, text=e.text, language=e.language,
-                            latitude=e.latitude, longitude=e.longitude)
+                            latitude=e.latitude, longitude=e.longitude, level=e.level, license=e.license,
+                            free=e.free, mode=e.mode, tokens=e.tokens)
                 for record_id, e in entries
             ],
             batch_size=1000,
@@ -256,6 +282,10 @@ class Store:
             [RecordCategory(record_id=record_id, category=c) for record_id, e in entries for c in e.categories],
             batch_size=1000,
         )
+        if self.dialect == "sqlite" and entries:  # PostgreSQL derives its tsvector column by itself
+            await connection.execute_many(
+                "INSERT INTO record_fts(rowid, tokens) VALUES (?, ?)", [[rid, e.tokens] for rid, e in entries]
+            )
 
     async def index_of(self, iri: str) -> IndexEntry | None:
         """The index row of a record (None for tombstones and unknown records)."""
@@ -266,4 +296,5 @@ class Store:
             categories = await RecordCategory.filter(record_id=row.pk).order_by("id").values_list("category", flat=True)
             return IndexEntry(type=row.type, name=row.name, text=row.text, language=row.language,
                               categories=tuple(str(c) for c in categories), latitude=row.latitude,
-                              longitude=row.longitude)
+                              longitude=row.longitude, level=row.level, license=row.license, free=row.free,
+                              mode=row.mode, tokens=row.tokens)

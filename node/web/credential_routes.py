@@ -102,9 +102,10 @@ async def credit_systems(request: web.Request) -> web.Response:
     rules = await services(request).credit_bank.rules()
     return web.json_response({
         "systems": [{"id": s.iri, "notation": s.notation, "name": s.label} for s in rules.systems()],
-        "rules": [{"id": r.iri, "from": r.source, "to": r.target, "factor": str(r.factor), "rounding": r.rounding,
-                   "decimalPlaces": r.decimal_places, "basis": r.basis, "source": r.source_url,
-                   "citation": r.citation} for r in rules.rules()],
+        "rules": [{"id": r.iri, "from": r.source, "to": r.target, "factor": str(r.factor),
+                   "roundingMode": r.rounding, "decimalPlaces": r.decimal_places, "basis": r.basis,
+                   "declaredBy": r.declared_by, "bibliographicCitation": r.citation, "source": r.source_url,
+                   **({"cap": str(r.cap)} if r.cap is not None else {})} for r in rules.rules()],
     })
 
 

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='Activity',
             fields=[
-                ('seq', fields.BigIntField(primary_key=True, unique=True, db_index=True)),
+                ('seq', fields.BigIntField(generated=False, primary_key=True, unique=True, db_index=True)),
                 ('type', fields.CharField(max_length=16)),
                 ('object_iri', fields.CharField(db_index=True, max_length=512)),
                 ('object_version', fields.IntField()),
