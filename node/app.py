@@ -19,8 +19,12 @@ from node.web import (
     credential_routes,
     federation_routes,
     identity_routes,
+    oai_routes,
+    openapi,
+    operations,
     pages,
     search_routes,
+    sparql_routes,
     vocab_routes,
 )
 from node.web.problems import MAX_BODY, problem_middleware
@@ -62,6 +66,10 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
     catalog_routes.setup(app)
     federation_routes.setup(app)
     credential_routes.setup(app)
+    sparql_routes.setup(app)
     search_routes.setup(app)
+    openapi.setup(app)
+    operations.setup(app)
     pages.setup(app)
+    oai_routes.setup(app)
     return app

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -58,7 +60,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     from node.catalog.importer import run_import
 
     config = load(args.data)
-    return asyncio.run(run_import(config, args.file, report_path=args.report, progress=not args.quiet))
+    if args.file.startswith(("http://", "https://")):  # an OAI-PMH base URL: harvest it
+        from node.oai.harvest import run_harvest
+
+        return asyncio.run(run_harvest(config, args.file, progress=not args.quiet))
+    return asyncio.run(run_import(config, Path(args.file), report_path=args.report, progress=not args.quiet))
 
 
 def cmd_peer(args: argparse.Namespace) -> int:
@@ -150,9 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--data", type=Path, required=True)
     rotate.set_defaults(func=cmd_key_rotate)
 
-    imp = commands.add_parser("import", help="publish the records of a CSV or JSON-LD file (all or nothing)")
+    imp = commands.add_parser("import", help="publish the records of a CSV or JSON-LD file or an OAI-PMH "
+                              "repository (all or nothing)")
     imp.add_argument("--data", type=Path, required=True)
-    imp.add_argument("file", type=Path)
+    imp.add_argument("file", help="a .csv/.json/.jsonld file, or an OAI-PMH base URL (http:// or https://)")
     imp.add_argument("--report", type=Path, help="write the rejected rows as JSON to this file")
     imp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(func=cmd_import)
@@ -208,11 +215,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors (EDUFED_LOG_FORMAT=json)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+                 "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(*, verbose: bool) -> None:
+    handler = logging.StreamHandler()
+    if os.environ.get("EDUFED_LOG_FORMAT") == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(verbose=args.verbose)
     try:
         return int(args.func(args))
     except EduFedError as error:

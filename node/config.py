@@ -48,7 +48,8 @@ class FederationPolicy:
     discovery_interval_seconds: float = 20.0
     sync_interval_seconds: float = 60.0
     replay_window_seconds: int = 300
-    tombstone_retention_days: int = 30
+    delivery_lease_seconds: float = 60.0  # a worker that dies mid-delivery leaves its rows to others after this
+    tombstone_retention_days: int = 0  # 0 keeps Tombstones for ever (OAI-PMH deletedRecord "persistent")
 
     def allows(self, host: str) -> bool:
         return host not in self.deny and (not self.allow or host in self.allow)

@@ -63,8 +63,11 @@ class RunningNode:
             return result
 
     async def peer(self, other: RunningNode) -> dict[str, Any] | None:
+        return await self.peer_by_url(other.base_url)
+
+    async def peer_by_url(self, base_url: str) -> dict[str, Any] | None:
         peers = (await self.federation_status())["peers"]
-        return next((p for p in peers if p["url"] == other.base_url), None)
+        return next((p for p in peers if p["url"] == base_url), None)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition") -> None:

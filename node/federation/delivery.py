@@ -43,11 +43,18 @@ FANOUT = "fanout"
 MAX_ATTEMPTS = 15
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 3600.0
-LEASE_SECONDS = 60.0
 BREAKER_THRESHOLD = 5
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 413, 415, 422})  # a retry would not help
 RFC9421 = "rfc9421"
 CAVAGE = "cavage"
+
+
+def _is_replay(body: bytes) -> bool:
+    try:
+        problem = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(problem, dict) and str(problem.get("type", "")).endswith("#replay")
 
 
 def backoff_seconds(attempts: int, rng: random.Random) -> float:
@@ -164,7 +171,8 @@ class Deliverer:
                 )
                 if rows:
                     await Delivery.filter(id__in=[r.id for r in rows]).update(
-                        state="delivering", lease_until=now + timedelta(seconds=LEASE_SECONDS)
+                        state="delivering",
+                        lease_until=now + timedelta(seconds=self.config.federation.delivery_lease_seconds),
                     )
                 return list(rows)
 
@@ -218,6 +226,12 @@ class Deliverer:
             await self._finish(row, "done", response.status, None)
             return
         reason = response.body[:500].decode("utf-8", "replace")
+        if response.status == 403 and _is_replay(response.body):
+            # The inbox has this activity already: an earlier attempt got through (the worker that made it may
+            # have died before recording it). Delivered, once.
+            self.stats.delivered += 1
+            await self._finish(row, "done", response.status, "already received by the inbox")
+            return
         if response.status == 401 and row.signature_scheme == RFC9421:
             # An inbox that cannot verify RFC 9421 signatures may speak draft-cavage: try that once.
             with self.store.bound():

@@ -40,6 +40,12 @@ class InboxRefused(Forbidden):
     code = "inbox-refused"
 
 
+class ReplayRefused(InboxRefused):
+    """An activity id already applied: its sender may take the answer as proof of delivery."""
+
+    code = "replay"
+
+
 @dataclass(frozen=True)
 class Sender:
     """Who signed a request: their origin host, actor id and signature scheme."""
@@ -144,7 +150,7 @@ class Inbox:
         with self.store.bound():
             await SeenActivity.filter(received_at__lt=datetime.now(UTC) - 2 * window).delete()
             if await SeenActivity.exists(activity_id=activity_id):
-                raise InboxRefused("Activity already received (replay)", detail=activity_id, field="id")
+                raise ReplayRefused("Activity already received (replay)", detail=activity_id, field="id")
 
     async def _remember(self, activity_id: str) -> None:
         with self.store.bound(), contextlib.suppress(IntegrityError):  # a concurrent copy was applied too

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 FOLLOW_RETRY = timedelta(minutes=5)
 HOUSEKEEPING_SECONDS = 3600.0
+DELIVERY_RECORD_DAYS = 30  # how long finished deliveries stay on record when Tombstones are kept for ever
 
 
 class Federation:
@@ -170,13 +171,13 @@ class Federation:
 
     async def housekeeping(self) -> None:
         """Drop what is past its retention: Tombstones (with their activities) and finished deliveries."""
-        retention = timedelta(days=self.policy().tombstone_retention_days)
-        before = datetime.now(UTC) - retention
-        purged = await self.store.purge_tombstones(before)
+        days = self.policy().tombstone_retention_days  # 0 keeps Tombstones for ever
+        before = datetime.now(UTC) - timedelta(days=days or DELIVERY_RECORD_DAYS)
+        purged = await self.store.purge_tombstones(before) if days else 0
         with self.store.bound():
             await Delivery.filter(state="done", finished_at__lt=before).delete()
         if purged:
-            log.info("purged %d tombstones older than %s", purged, retention)
+            log.info("purged %d tombstones older than %d days", purged, days)
 
     # -- sync ------------------------------------------------------------------------------------------
 

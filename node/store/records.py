@@ -110,6 +110,11 @@ class Store:
         """The database connection, for the few queries (search) that need SQL the ORM cannot say."""
         return self._context.db()
 
+    async def ping(self) -> None:
+        """Raise unless the database answers."""
+        with self.bound():
+            await self.connection().execute_query("SELECT 1")
+
     async def close(self) -> None:
         with self.bound():
             await self._context.close_connections()

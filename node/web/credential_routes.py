@@ -12,6 +12,7 @@ from aiohttp import web
 
 from node.errors import BadRequest
 from node.web.inputs import read_json_object
+from node.web.operations import METRICS
 from node.web.services import Services, require_admin, services
 
 STATUS_CHANGES = {"revoked", "suspended", "reinstated"}
@@ -45,6 +46,7 @@ async def verify_credential(request: web.Request) -> web.Response:
     found = services(request)
     body = await _body(request, found)
     verdict = await found.credit_bank.verifier.verify_credential(_member(body, "verifiableCredential"))
+    request.app[METRICS].verifications.labels("credential", "verified" if verdict.verified else "refused").inc()
     return web.json_response(verdict.as_json(), status=200 if verdict.verified else 422)
 
 
@@ -55,6 +57,7 @@ async def verify_presentation(request: web.Request) -> web.Response:
     verdict = await found.credit_bank.verifier.verify_presentation(
         _member(body, "verifiablePresentation"), challenge=options.get("challenge"), domain=options.get("domain")
     )
+    request.app[METRICS].verifications.labels("presentation", "verified" if verdict.verified else "refused").inc()
     return web.json_response(verdict.as_json(), status=200 if verdict.verified else 422)
 
 
