@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from node.catalog.records import Signer, node_signer
+from node.catalog.search import Search
 from node.catalog.service import Catalog
 from node.config import NodeConfig
 from node.credentials.service import CreditBank
@@ -42,7 +43,7 @@ def make_services(config: NodeConfig, store: Store, keyring: KeyRing) -> Service
     credit_bank = CreditBank(config, store, signer, federation.client, federation.resolver)
     return Services(config=config, store=store, keyring=keyring, catalog=catalog, did=did,
                     did_document=lambda: build_did_document(did, keyring.entries()), federation=federation,
-                    credit_bank=credit_bank)
+                    credit_bank=credit_bank, search=Search(store, config.languages))
 
 
 def create_app(config: NodeConfig, store: Store | None = None) -> web.Application:

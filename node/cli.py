@@ -13,6 +13,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from node.backup import add_backup_commands
 from node.bootstrap import ADMIN_TOKEN_FILE, init_node
 from node.config import load, save, with_server
 from node.credentials.wallet import add_wallet_commands
@@ -122,6 +123,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
                                   allow_private=args.allow_private_networks))
 
 
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from node.conformance.cli import cmd_conformance as run_conformance
+
+    return run_conformance(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from node.demo import run_demo
 
@@ -207,6 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(func=cmd_verify)
 
     add_wallet_commands(commands)
+    add_backup_commands(commands)
+
+    conformance = commands.add_parser("conformance", help="check the node at URL (any implementation) against "
+                                      "protocol_spec/; exit 1 when a MUST fails")
+    conformance.add_argument("url", help="the node's base URL (an origin, e.g. https://learn.example.org)")
+    conformance.add_argument("--allow-private-networks", action="store_true",
+                             help="let the checker reach loopback and private addresses (local nodes, CI)")
+    conformance.add_argument("--json", action="store_true", help="print the report as JSON")
+    conformance.add_argument("--records", type=int, default=10, help="how many records to sample (default 10)")
+    conformance.add_argument("-q", "--quiet", action="store_true",
+                             help="show evidence only for checks that did not pass")
+    conformance.set_defaults(func=cmd_conformance)
 
     demo = commands.add_parser("demo", help="run three city nodes with sample catalogs on loopback")
     demo.add_argument("--dir", type=Path, default=Path("demo-data"), help="where the demo nodes keep their data")

@@ -62,6 +62,18 @@ class CredentialPolicy:
     status_cache_seconds: float = 300.0  # how long a fetched status list is trusted before it is fetched again
 
 
+DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULT_TILE_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    """The learning map's tile server (the page shows its points without it too)."""
+
+    tile_url: str = DEFAULT_TILE_URL
+    tile_attribution: str = DEFAULT_TILE_ATTRIBUTION  # shown as HTML: an operator's setting, never record data
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     data_dir: Path
@@ -78,6 +90,7 @@ class NodeConfig:
     limits: Limits = field(default_factory=Limits)
     federation: FederationPolicy = field(default_factory=FederationPolicy)
     credentials: CredentialPolicy = field(default_factory=CredentialPolicy)
+    web: WebOptions = field(default_factory=WebOptions)
 
     @property
     def effective_database_url(self) -> str:
@@ -131,6 +144,7 @@ def save(config: NodeConfig) -> None:
         "limits": asdict(config.limits),
         "federation": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config.federation).items()},
         "credentials": asdict(config.credentials),
+        "web": asdict(config.web),
     }
     path = config.data_dir / CONFIG_FILE
     tmp = path.with_suffix(".tmp")
@@ -162,6 +176,7 @@ def load(data_dir: Path) -> NodeConfig:
             limits=Limits(**raw.get("limits", {})),
             federation=_federation(raw.get("federation", {})),
             credentials=CredentialPolicy(**raw.get("credentials", {})),
+            web=WebOptions(**raw.get("web", {})),
         )
     except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as exc:
         raise BadRequest("Invalid configuration file", detail=f"{path}: {exc}", field="config") from exc

@@ -152,6 +152,7 @@ class Search:
     def __init__(self, store: Store, languages: tuple[str, ...] = ("en",)) -> None:
         self.store = store
         self.languages = languages
+        self._browse_cache: tuple[tuple[Any, ...], int, dict[str, dict[str, int]]] | None = None
 
     def _where(self, query: SearchQuery, sql: _Sql) -> str:
         clauses = ["r.deleted = " + ("0" if sql.dialect == "sqlite" else "false")]
@@ -178,42 +179,62 @@ class Search:
             connection = self.store.connection()
             if query.near is not None:
                 return await self._near(connection, query)
+            total, facets = await self._counts(connection, query)
             sql = _Sql(self.store.dialect)
             where = self._where(query, sql)
-            base = f"FROM record r JOIN record_index i ON i.record_id = r.id WHERE {where}"
-            total_rows = await connection.execute_query_dict(f"SELECT COUNT(*) AS n {base}", sql.values)
-            total = int(total_rows[0]["n"])
-            page_sql = _Sql(self.store.dialect)
-            page_where = self._where(query, page_sql)
-            limit, offset = page_sql.param(query.limit), page_sql.param(query.offset)
+            limit, offset = sql.param(query.limit), sql.param(query.offset)
             rows = await connection.execute_query_dict(
                 f"SELECT r.id, r.iri, r.type, r.origin, r.document, i.name, i.language, i.latitude, i.longitude, "
                 f"i.level, i.license, i.free, i.mode FROM record r JOIN record_index i ON i.record_id = r.id "
-                f"WHERE {page_where} ORDER BY r.date_modified DESC, r.id DESC LIMIT {limit} OFFSET {offset}",
-                page_sql.values,
-            )
-            facets = await self._facets(connection, query) if total else {}
+                f"WHERE {where} ORDER BY r.date_modified DESC, r.id DESC LIMIT {limit} OFFSET {offset}",
+                sql.values,
+            ) if total else []
         items = [self._item(row) for row in rows]
         more = query.offset + len(items) < total and query.offset + query.limit <= MAX_OFFSET
         return SearchResult(total, items, facets, query.offset + query.limit if more else None, query)
 
-    async def _facets(self, connection: Any, query: SearchQuery) -> dict[str, dict[str, int]]:
+    async def _counts(self, connection: Any, query: SearchQuery) -> tuple[int, dict[str, dict[str, int]]]:
+        """Total and facet counts of the matching records: one pass over their facet columns (counted here),
+        one grouped query for categories. Browsing everything reuses counts until the catalog changes."""
+        browsing = query.text is None and not query.filters
+        if browsing:
+            generation = await self._generation(connection)
+            if self._browse_cache is not None and self._browse_cache[0] == generation:
+                return self._browse_cache[1], self._browse_cache[2]
+        sql = _Sql(self.store.dialect)
+        columns = ", ".join(f"{COLUMN[name]} AS {name}" for name in FILTERS if name != "category")
+        rows = await connection.execute_query(
+            f"SELECT {columns} FROM record r JOIN record_index i ON i.record_id = r.id WHERE {self._where(query, sql)}",
+            sql.values,
+        )
+        matches = rows[1] if isinstance(rows, tuple) else rows
+        names = [name for name in FILTERS if name != "category"]
+        counters: dict[str, dict[str, int]] = {name: {} for name in names}
+        for row in matches:
+            values = tuple(row) if not isinstance(row, dict) else tuple(row[name] for name in names)
+            for name, value in zip(names, values, strict=True):
+                if value is not None:
+                    key = _facet_value(value)
+                    counters[name][key] = counters[name].get(key, 0) + 1
+        total = len(matches)
         facets: dict[str, dict[str, int]] = {}
-        for name in FILTERS:
+        if total:
             sql = _Sql(self.store.dialect)
-            where = self._where(query, sql)
-            if name == "category":
-                statement = (f"SELECT c.category AS value, COUNT(*) AS n FROM record_category c "
-                             f"JOIN record r ON r.id = c.record_id JOIN record_index i ON i.record_id = r.id "
-                             f"WHERE {where} GROUP BY c.category")
-            else:
-                statement = (f"SELECT {COLUMN[name]} AS value, COUNT(*) AS n FROM record r JOIN record_index i "
-                             f"ON i.record_id = r.id WHERE {where} AND {COLUMN[name]} IS NOT NULL "
-                             f"GROUP BY {COLUMN[name]}")
-            rows = await connection.execute_query_dict(statement, sql.values)
-            counts = sorted(((_facet_value(row["value"]), int(row["n"])) for row in rows), key=lambda p: (-p[1], p[0]))
-            facets[name] = dict(counts[:FACET_SIZE])
-        return facets
+            grouped = await connection.execute_query_dict(
+                f"SELECT c.category AS value, COUNT(*) AS n FROM record_category c JOIN record r ON r.id = c.record_id "
+                f"JOIN record_index i ON i.record_id = r.id WHERE {self._where(query, sql)} GROUP BY c.category",
+                sql.values,
+            )
+            counters["category"] = {str(row["value"]): int(row["n"]) for row in grouped}
+            facets = {name: _top(counters[name]) for name in FILTERS}
+        if browsing:
+            self._browse_cache = (generation, total, facets)
+        return total, facets
+
+    async def _generation(self, connection: Any) -> tuple[Any, ...]:
+        """Changes whenever any record is written (own or mirrored): the key of the browse cache."""
+        rows = await connection.execute_query_dict("SELECT COUNT(*) AS n, MAX(stored_at) AS last FROM record")
+        return (rows[0]["n"], str(rows[0]["last"]))
 
     async def _near(self, connection: Any, query: SearchQuery) -> SearchResult:
         """Places, events and course runs within the radius, nearest first; facets over what is in range."""
@@ -271,6 +292,11 @@ class Search:
             "longitude": row["longitude"], "level": row["level"], "license": row["license"],
             "free": None if row["free"] is None else bool(row["free"]), "mode": row["mode"],
         }
+
+
+def _top(counts: dict[str, int]) -> dict[str, int]:
+    """The most frequent facet values, most frequent first, ties by value."""
+    return dict(sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:FACET_SIZE])
 
 
 def _facet_value(value: Any) -> str:

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from node.catalog.search import Search, SearchResult, cursor_for, parse_query
+from node.catalog.search import SearchResult, cursor_for, parse_query
 from node.errors import BadRequest
 from node.web.services import services
 
@@ -34,7 +34,7 @@ def result_json(request: web.Request, result: SearchResult, params: dict[str, st
 async def run_search(request: web.Request) -> tuple[SearchResult, dict[str, str]]:
     found = services(request)
     params = query_params(request)
-    return await Search(found.store, found.config.languages).run(parse_query(params)), params
+    return await found.search.run(parse_query(params)), params
 
 
 async def search(request: web.Request) -> web.Response:

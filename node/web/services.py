@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from node.catalog.search import Search
 from node.catalog.service import Catalog
 from node.config import NodeConfig
 from node.credentials.service import CreditBank
@@ -27,6 +28,7 @@ class Services:
     did_document: Callable[[], dict[str, Any]]
     federation: Federation
     credit_bank: CreditBank
+    search: Search
 
 
 SERVICES = web.AppKey("services", Services)
