@@ -105,3 +105,22 @@ async def test_bad_parameters_get_a_problem_naming_them(node: RunningNode, param
     async with node.http.get(f"{node.base_url}/api/search", params=params) as response:
         assert response.status == 400 and response.content_type == "application/problem+json"
         assert (await response.json(content_type=None))["field"] == field
+
+
+async def test_sqlite_and_the_configured_database_give_the_same_answers(tmp_path: Path, database_url: str) -> None:
+    """With EDUFED_TEST_DATABASE_URL set this compares PostgreSQL with SQLite, query by query."""
+    answers = []
+    for name, url in (("configured", database_url), ("sqlite", f"sqlite://{tmp_path / 'second.sqlite3'}")):
+        async with running_node(tmp_path / name, url, name) as running:
+            for city in ("shanghai-xuhui", "helsinki", "bologna"):
+                await import_file(running.config, running.services.store, samples_dir() / f"{city}.csv")
+            found = []
+            for params in ({"q": "library"}, {"q": "图书馆"}, {"type": "Course", "free": "true"},
+                           {"category": "https://w3id.org/edufed/schemes/isced-f/06", "limit": "50"},
+                           {"near": "60.1710,24.9415", "radius": "2"}, {"limit": "100"}):
+                _, body = await search(running, **params)
+                facets = {k: v for k, v in body["facets"].items() if k != "origin"}
+                found.append((body["total"], [i["id"].rsplit("/", 1)[1] for i in body["items"]], facets,
+                              [i.get("distanceKm") for i in body["items"]]))
+            answers.append(found)
+    assert answers[0] == answers[1]
