@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -182,7 +182,9 @@ class Store:
                 except IntegrityError:
                     raise Conflict("A record with this id already exists", field="id") from None
                 for record, _, version in changed:
-                    updated = await Record.filter(iri=record.iri, version=version).update(**_columns(record))
+                    updated = await Record.filter(iri=record.iri, version=version).update(
+                        **_columns(record), stored_at=datetime.now(UTC)  # a queryset update skips auto_now
+                    )
                     if updated != 1:
                         raise Conflict("Record has changed", detail=f"{record.iri} is no longer version {version}",
                                        field="version")
@@ -211,7 +213,7 @@ class Store:
                         return False
                     record_id = created.id
                 else:
-                    await Record.filter(id=current.id).update(**_columns(record))
+                    await Record.filter(id=current.id).update(**_columns(record), stored_at=datetime.now(UTC))
                     record_id = current.id
                     await self._delete_index(connection, [record_id])
                 if index is not None:
