@@ -42,6 +42,7 @@ def test_tokens_split_cjk_into_pairs_and_fold_case() -> None:
 
 
 async def test_words_find_records_in_any_of_their_languages(node: RunningNode) -> None:
+    """[API-9] own records found by a word in any of their languages, CJK included."""
     status, found = await search(node, q="ceramics")
     assert status == 200
     assert {item["id"].rsplit("/", 1)[1] for item in found["items"]} >= {"bo-course-ceramics-01"}
@@ -102,6 +103,7 @@ async def test_pages_follow_the_cursor_without_gaps_or_repeats(node: RunningNode
     ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor"),
 ])
 async def test_bad_parameters_get_a_problem_naming_them(node: RunningNode, params: dict[str, str], field: str) -> None:
+    """[API-10]"""
     async with node.http.get(f"{node.base_url}/api/search", params=params) as response:
         assert response.status == 400 and response.content_type == "application/problem+json"
         assert (await response.json(content_type=None))["field"] == field
