@@ -166,9 +166,10 @@ class Deliverer:
         with self.store.bound():
             async with in_transaction():
                 due = Q(state="pending", next_attempt_at__lte=now) | Q(state="delivering", lease_until__lt=now)
-                rows = await Delivery.filter(due).order_by("id").limit(limit or self.claim_limit).select_for_update(
-                    skip_locked=True
-                )
+                open_rows = Delivery.filter(state__in=["pending", "delivering"]).filter(due)  # the partial index
+                rows = await open_rows.order_by("next_attempt_at", "id").limit(
+                    limit or self.claim_limit
+                ).select_for_update(skip_locked=True)
                 if rows:
                     await Delivery.filter(id__in=[r.id for r in rows]).update(
                         state="delivering",
