@@ -30,7 +30,7 @@ MAX_OFFSET = 10_000
 MAX_PARAMETER_LENGTH = 500
 FACET_SIZE = 50
 COLUMN = {"type": "i.type", "level": "i.level", "language": "i.language", "license": "i.license", "free": "i.free",
-          "mode": "i.mode", "origin": "r.origin"}
+          "mode": "i.mode", "origin": "i.origin"}
 
 
 @dataclass(frozen=True)
@@ -155,17 +155,20 @@ class Search:
         self._browse_cache: tuple[tuple[Any, ...], int, dict[str, dict[str, int]]] | None = None
 
     def _where(self, query: SearchQuery, sql: _Sql) -> str:
-        clauses = ["r.deleted = " + ("0" if sql.dialect == "sqlite" else "false")]
+        clauses = ["1 = 1"]  # index rows exist for live records only: Tombstones have none
         if query.text:
             tokens = query_tokens(query.text)
             if sql.dialect == "sqlite":
                 match = " ".join('"' + token.replace('"', '""') + '"' for token in tokens)
-                clauses.append(f"r.id IN (SELECT rowid FROM record_fts WHERE record_fts MATCH {sql.param(match)})")
+                matching = f"SELECT rowid FROM record_fts WHERE record_fts MATCH {sql.param(match)}"
+                clauses.append(f"i.record_id IN ({matching})")
             else:
                 clauses.append(f"i.tsv @@ plainto_tsquery('simple', {sql.param(' '.join(tokens))})")
         for name, value in query.filters:
             if name == "category":
-                clauses.append(f"r.id IN (SELECT record_id FROM record_category WHERE category = {sql.param(value)})")
+                clauses.append(
+                    f"i.record_id IN (SELECT record_id FROM record_category WHERE category = {sql.param(value)})"
+                )
             else:
                 clauses.append(f"{COLUMN[name]} = {sql.param(value)}")
         if query.near is not None:
@@ -185,8 +188,10 @@ class Search:
             limit, offset = sql.param(query.limit), sql.param(query.offset)
             rows = await connection.execute_query_dict(
                 f"SELECT r.id, r.iri, r.type, r.origin, r.document, i.name, i.language, i.latitude, i.longitude, "
-                f"i.level, i.license, i.free, i.mode FROM record r JOIN record_index i ON i.record_id = r.id "
-                f"WHERE {where} ORDER BY r.date_modified DESC, r.id DESC LIMIT {limit} OFFSET {offset}",
+                f"i.level, i.license, i.free, i.mode FROM (SELECT i.record_id FROM record_index i WHERE {where} "
+                f"ORDER BY i.modified DESC, i.record_id DESC LIMIT {limit} OFFSET {offset}) page "
+                f"JOIN record_index i ON i.record_id = page.record_id JOIN record r ON r.id = page.record_id "
+                f"ORDER BY i.modified DESC, i.record_id DESC",
                 sql.values,
             ) if total else []
         items = [self._item(row) for row in rows]
@@ -204,7 +209,7 @@ class Search:
         sql = _Sql(self.store.dialect)
         columns = ", ".join(f"{COLUMN[name]} AS {name}" for name in FILTERS if name != "category")
         rows = await connection.execute_query(
-            f"SELECT {columns} FROM record r JOIN record_index i ON i.record_id = r.id WHERE {self._where(query, sql)}",
+            f"SELECT {columns} FROM record_index i WHERE {self._where(query, sql)}",
             sql.values,
         )
         matches = rows[1] if isinstance(rows, tuple) else rows
@@ -221,8 +226,8 @@ class Search:
         if total:
             sql = _Sql(self.store.dialect)
             grouped = await connection.execute_query_dict(
-                f"SELECT c.category AS value, COUNT(*) AS n FROM record_category c JOIN record r ON r.id = c.record_id "
-                f"JOIN record_index i ON i.record_id = r.id WHERE {self._where(query, sql)} GROUP BY c.category",
+                f"SELECT c.category AS value, COUNT(*) AS n FROM record_category c "
+                f"JOIN record_index i ON i.record_id = c.record_id WHERE {self._where(query, sql)} GROUP BY c.category",
                 sql.values,
             )
             counters["category"] = {str(row["value"]): int(row["n"]) for row in grouped}
@@ -242,7 +247,7 @@ class Search:
         sql = _Sql(self.store.dialect)
         rows = await connection.execute_query_dict(
             "SELECT r.id, r.iri, r.type, r.origin, r.document, i.name, i.language, i.latitude, i.longitude, "
-            "i.level, i.license, i.free, i.mode FROM record r JOIN record_index i ON i.record_id = r.id "
+            "i.level, i.license, i.free, i.mode FROM record_index i JOIN record r ON r.id = i.record_id "
             f"WHERE {self._where(query, sql)}",
             sql.values,
         )

@@ -42,6 +42,8 @@ class RecordIndex(Model):
     free = fields.BooleanField(null=True)
     mode = fields.CharField(max_length=64, null=True, db_index=True)
     tokens = fields.TextField(default="")  # search tokens, as node.catalog.tokens makes them; full-text indexed
+    origin = fields.CharField(max_length=255, default="")  # copies of the record's columns, so that search
+    modified = fields.DatetimeField(null=True)  # never reads the (wide) record rows of every match
 
     class Meta:
         table = "record_index"

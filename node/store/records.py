@@ -191,7 +191,7 @@ class Store:
                 ids = await self._ids([r.iri for r, _ in items])
                 if changed:
                     await self._delete_index(connection, [ids[r.iri] for r, _, _ in changed])
-                await self._write_index(connection, [(ids[r.iri], i) for r, i in items if i is not None])
+                await self._write_index(connection, [(ids[r.iri], r, i) for r, i in items if i is not None])
                 if feed:
                     await append_to_feed([r for r, _ in items])
 
@@ -217,7 +217,7 @@ class Store:
                     record_id = current.id
                     await self._delete_index(connection, [record_id])
                 if index is not None:
-                    await self._write_index(connection, [(record_id, index)])
+                    await self._write_index(connection, [(record_id, record, index)])
                 return True
 
     async def mirrored_versions(self, origin: str) -> dict[str, tuple[int, bool]]:
@@ -275,23 +275,25 @@ class Store:
                     f"DELETE FROM record_fts WHERE rowid IN ({','.join('?' * len(chunk))})", chunk
                 )
 
-    async def _write_index(self, connection: BaseDBAsyncClient, entries: list[tuple[int, IndexEntry]]) -> None:
+    async def _write_index(
+        self, connection: BaseDBAsyncClient, entries: list[tuple[int, StoredRecord, IndexEntry]]
+    ) -> None:
         await RecordIndex.bulk_create(
             [
                 RecordIndex(record_id=record_id, type=e.type, name=e.name, text=e.text, language=e.language,
                             latitude=e.latitude, longitude=e.longitude, level=e.level, license=e.license,
-                            free=e.free, mode=e.mode, tokens=e.tokens)
-                for record_id, e in entries
+                            free=e.free, mode=e.mode, tokens=e.tokens, origin=r.origin, modified=r.date_modified)
+                for record_id, r, e in entries
             ],
             batch_size=1000,
         )
         await RecordCategory.bulk_create(
-            [RecordCategory(record_id=record_id, category=c) for record_id, e in entries for c in e.categories],
+            [RecordCategory(record_id=record_id, category=c) for record_id, r, e in entries for c in e.categories],
             batch_size=1000,
         )
         if self.dialect == "sqlite" and entries:  # PostgreSQL derives its tsvector column by itself
             await connection.execute_many(
-                "INSERT INTO record_fts(rowid, tokens) VALUES (?, ?)", [[rid, e.tokens] for rid, e in entries]
+                "INSERT INTO record_fts(rowid, tokens) VALUES (?, ?)", [[rid, e.tokens] for rid, _, e in entries]
             )
 
     async def index_of(self, iri: str) -> IndexEntry | None:
