@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,59 +183,86 @@ class Search:
             connection = self.store.connection()
             if query.near is not None:
                 return await self._near(connection, query)
-            total, facets = await self._counts(connection, query)
-            sql = _Sql(self.store.dialect)
-            where = self._where(query, sql)
-            limit, offset = sql.param(query.limit), sql.param(query.offset)
-            rows = await connection.execute_query_dict(
-                f"SELECT r.id, r.iri, r.type, r.origin, r.document, i.name, i.language, i.latitude, i.longitude, "
-                f"i.level, i.license, i.free, i.mode FROM (SELECT i.record_id FROM record_index i WHERE {where} "
-                f"ORDER BY i.modified DESC, i.record_id DESC LIMIT {limit} OFFSET {offset}) page "
-                f"JOIN record_index i ON i.record_id = page.record_id JOIN record r ON r.id = page.record_id "
-                f"ORDER BY i.modified DESC, i.record_id DESC",
-                sql.values,
-            ) if total else []
+            cached = await self._cached_browse(connection, query)
+            if cached is not None:
+                total, facets = cached
+                page_ids = await self._newest(connection, query)
+            else:
+                total, facets, page_ids = await self._matches(connection, query)
+            rows = await self._rows(connection, page_ids)
         items = [self._item(row) for row in rows]
         more = query.offset + len(items) < total and query.offset + query.limit <= MAX_OFFSET
         return SearchResult(total, items, facets, query.offset + query.limit if more else None, query)
 
-    async def _counts(self, connection: Any, query: SearchQuery) -> tuple[int, dict[str, dict[str, int]]]:
-        """Total and facet counts of the matching records: one pass over their facet columns (counted here),
-        one grouped query for categories. Browsing everything reuses counts until the catalog changes."""
-        browsing = query.text is None and not query.filters
-        if browsing:
-            generation = await self._generation(connection)
-            if self._browse_cache is not None and self._browse_cache[0] == generation:
-                return self._browse_cache[1], self._browse_cache[2]
+    async def _cached_browse(
+        self, connection: Any, query: SearchQuery
+    ) -> tuple[int, dict[str, dict[str, int]]] | None:
+        """Counts of browsing everything, reused until any record changes."""
+        if query.text is not None or query.filters:
+            return None
+        generation = await self._generation(connection)
+        if self._browse_cache is not None and self._browse_cache[0] == generation:
+            return self._browse_cache[1], self._browse_cache[2]
+        return None
+
+    async def _matches(
+        self, connection: Any, query: SearchQuery
+    ) -> tuple[int, dict[str, dict[str, int]], list[int]]:
+        """Total, facet counts and the page's record ids: one pass over the matches' facet columns (a covering
+        index serves them, newest first) counted here, and one grouped query for categories."""
+        names = [name for name in FILTERS if name != "category"]
         sql = _Sql(self.store.dialect)
-        columns = ", ".join(f"{COLUMN[name]} AS {name}" for name in FILTERS if name != "category")
-        rows = await connection.execute_query(
-            f"SELECT {columns} FROM record_index i WHERE {self._where(query, sql)}",
+        columns = ", ".join(COLUMN[name] for name in names)
+        result = await connection.execute_query(
+            f"SELECT i.record_id, {columns} FROM record_index i WHERE {self._where(query, sql)} "
+            f"ORDER BY i.modified DESC, i.record_id DESC",
             sql.values,
         )
-        matches = rows[1] if isinstance(rows, tuple) else rows
-        names = [name for name in FILTERS if name != "category"]
-        counters: dict[str, dict[str, int]] = {name: {} for name in names}
-        for row in matches:
-            values = tuple(row) if not isinstance(row, dict) else tuple(row[name] for name in names)
-            for name, value in zip(names, values, strict=True):
-                if value is not None:
-                    key = _facet_value(value)
-                    counters[name][key] = counters[name].get(key, 0) + 1
+        matches = [tuple(row) for row in (result[1] if isinstance(result, tuple) else result)]
         total = len(matches)
         facets: dict[str, dict[str, int]] = {}
         if total:
+            counted = {name: Counter(row[position] for row in matches)
+                       for position, name in enumerate(names, start=1)}
+            facets = {name: _top({_facet_value(value): n for value, n in counts.items() if value is not None})
+                      for name, counts in counted.items()}
             sql = _Sql(self.store.dialect)
             grouped = await connection.execute_query_dict(
                 f"SELECT c.category AS value, COUNT(*) AS n FROM record_category c "
                 f"JOIN record_index i ON i.record_id = c.record_id WHERE {self._where(query, sql)} GROUP BY c.category",
                 sql.values,
             )
-            counters["category"] = {str(row["value"]): int(row["n"]) for row in grouped}
-            facets = {name: _top(counters[name]) for name in FILTERS}
-        if browsing:
-            self._browse_cache = (generation, total, facets)
-        return total, facets
+            facets["category"] = _top({str(row["value"]): int(row["n"]) for row in grouped})
+            facets = {name: facets[name] for name in FILTERS}
+        if query.text is None and not query.filters:
+            self._browse_cache = (await self._generation(connection), total, facets)
+        page = matches[query.offset : query.offset + query.limit]
+        return total, facets, [int(row[0]) for row in page]
+
+    async def _newest(self, connection: Any, query: SearchQuery) -> list[int]:
+        """One page of everything, newest first, straight from the index."""
+        sql = _Sql(self.store.dialect)
+        limit, offset = sql.param(query.limit), sql.param(query.offset)
+        rows = await connection.execute_query_dict(
+            f"SELECT record_id FROM record_index ORDER BY modified DESC, record_id DESC LIMIT {limit} OFFSET {offset}",
+            sql.values,
+        )
+        return [int(row["record_id"]) for row in rows]
+
+    async def _rows(self, connection: Any, ids: list[int]) -> list[dict[str, Any]]:
+        """What the page shows of these records, in the given order."""
+        if not ids:
+            return []
+        sql = _Sql(self.store.dialect)
+        marks = ", ".join(sql.param(record_id) for record_id in ids)
+        rows = await connection.execute_query_dict(
+            "SELECT r.id, r.iri, r.type, r.origin, r.document, i.name, i.language, i.latitude, i.longitude, "
+            "i.level, i.license, i.free, i.mode FROM record_index i JOIN record r ON r.id = i.record_id "
+            f"WHERE i.record_id IN ({marks})",
+            sql.values,
+        )
+        position = {record_id: n for n, record_id in enumerate(ids)}
+        return sorted(rows, key=lambda row: position[int(row["id"])])
 
     async def _generation(self, connection: Any) -> tuple[Any, ...]:
         """Changes whenever any record is written (own or mirrored): the key of the browse cache."""
