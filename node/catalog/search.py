@@ -273,9 +273,9 @@ class Search:
         """Places, events and course runs within the radius, nearest first; facets over what is in range."""
         assert query.near is not None
         sql = _Sql(self.store.dialect)
-        rows = await connection.execute_query_dict(
-            "SELECT r.id, r.iri, r.type, r.origin, r.document, i.name, i.language, i.latitude, i.longitude, "
-            "i.level, i.license, i.free, i.mode FROM record_index i JOIN record r ON r.id = i.record_id "
+        columns = ", ".join(COLUMN[name] for name in FILTERS if name != "category")
+        rows = await connection.execute_query_dict(  # index columns only: documents are read for the page alone
+            f"SELECT i.record_id AS id, i.latitude, i.longitude, {columns} FROM record_index i "
             f"WHERE {self._where(query, sql)}",
             sql.values,
         )
@@ -298,7 +298,8 @@ class Search:
                         counts[key] = counts.get(key, 0) + 1
             facets[name] = dict(sorted(counts.items(), key=lambda p: (-p[1], p[0]))[:FACET_SIZE])
         page = in_range[query.offset : query.offset + query.limit]
-        items = [{**self._item(row), "distanceKm": distance} for distance, _, row in page]
+        shown = await self._rows(connection, [record_id for _, record_id, _ in page])
+        items = [{**self._item(row), "distanceKm": distance} for (distance, _, _), row in zip(page, shown, strict=True)]
         more = query.offset + len(page) < len(in_range)
         return SearchResult(len(in_range), items, facets, query.offset + query.limit if more else None, query)
 
