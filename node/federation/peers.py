@@ -13,7 +13,7 @@ from node.config import FederationPolicy, normalize_base_url
 from node.store.models import Peer
 from node.store.records import Store
 
-STATES = ("discovered", "pending", "following", "refused", "denied", "not-allowed")
+# Peer states: discovered, pending (Follow sent), following, refused (Reject), denied, not-allowed.
 
 
 @dataclass(frozen=True)

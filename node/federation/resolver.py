@@ -18,7 +18,7 @@ from node.errors import Unprocessable
 from node.federation.safe_client import FetchError, SafeClient
 from node.store.models import CachedDidDocument
 from node.store.records import Store
-from node.trust.did import did_key_document
+from node.trust.did import did_key_document, did_web_document_url
 
 FRESH_SECONDS = 300.0
 
@@ -56,9 +56,8 @@ class DidResolver:
         self._memory: dict[str, tuple[float, dict[str, Any]]] = {}
 
     def document_url(self, did: str) -> str:
-        host = did_web_host(did)
-        scheme = "http" if self.allow_private and is_private_host(host) else "https"
-        return f"{scheme}://{host}/.well-known/did.json"
+        scheme = "http" if self.allow_private and is_private_host(did_web_host(did)) else "https"
+        return did_web_document_url(did, scheme)
 
     async def resolve(self, did: str, *, refresh: bool = False) -> dict[str, Any]:
         """The DID document; the database copy when the origin cannot be reached."""

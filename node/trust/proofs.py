@@ -138,21 +138,6 @@ def _controller_of(method_id: str) -> str:
     return method_id.split("#", 1)[0]
 
 
-def proof_controllers(document: dict[str, Any]) -> set[str]:
-    """Controller documents (DIDs, or URLs for https controllers) to resolve before :func:`verify`.
-
-    ``did:key`` controllers are left out: verify derives their documents from the key itself.
-    """
-    found = set()
-    for proof in _proofs(document):
-        method = proof.get("verificationMethod") if isinstance(proof, dict) else None
-        if isinstance(method, dict):
-            method = method.get("id")
-        if isinstance(method, str) and method and not method.startswith("did:key:"):
-            found.add(_controller_of(method))
-    return found
-
-
 def _parse_date_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not _DATE_TIME_STAMP.match(value):
         return None
