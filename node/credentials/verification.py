@@ -20,7 +20,7 @@ from node.errors import PROBLEM_BASE, EduFedError
 from node.federation.resolver import DidResolver
 from node.federation.safe_client import FetchError, SafeClient
 from node.ld.contexts import CREDENTIALS_V2_CONTEXT
-from node.trust.proofs import VerificationResult, verify
+from node.trust.proofs import VerificationResult, proof_methods, verify
 
 MAX_CREDENTIALS_PER_PRESENTATION = 50
 MAX_CACHED_LISTS = 1000
@@ -126,12 +126,14 @@ class CredentialVerifier:
         self.resolver = resolver
         self.status = status
 
-    async def _did_document(self, did: str, verdict: Verdict, check: str) -> dict[str, Any] | None:
+    async def _did_document(
+        self, did: str, signed: dict[str, Any], verdict: Verdict, check: str
+    ) -> dict[str, Any] | None:
         if not did.startswith(("did:web:", "did:key:")):
             verdict.add(check, False, f"{did!r} is not a did:web or did:key")
             return None
         try:
-            document = await self.resolver.resolve(did)
+            document = await self.resolver.resolve_for(did, proof_methods(signed))
         except EduFedError as error:
             verdict.add(check, False, f"{did} could not be resolved: {error.detail or error.title}")
             return None
@@ -143,14 +145,6 @@ class CredentialVerifier:
         result: VerificationResult = await asyncio.to_thread(
             verify, document, {controller: did_document}.__getitem__, expected_controller=controller, **options
         )
-        if not result.verified and any(c.name == "verification-method" for c in result.failures):
-            try:  # a key newer than the cached DID document: the issuer may have rotated since
-                fresh = await self.resolver.resolve(controller, refresh=True)
-            except EduFedError:
-                fresh = did_document
-            result = await asyncio.to_thread(
-                verify, document, {controller: fresh}.__getitem__, expected_controller=controller, **options
-            )
         if result.verified:
             verdict.add("proof", True, "eddsa-rdfc-2022 proof verifies with the issuer's key")
             return
@@ -164,7 +158,7 @@ class CredentialVerifier:
         if not self._structure(credential, verdict):
             return verdict
         issuer = str(_issuer_id(credential))
-        did_document = await self._did_document(issuer, verdict, "issuer")
+        did_document = await self._did_document(issuer, credential, verdict, "issuer")
         if did_document is None:
             return verdict
         await self._proof(credential, issuer, did_document, verdict)
@@ -261,7 +255,7 @@ class CredentialVerifier:
         if challenge is None or domain is None:
             verdict.add("challenge", False, "the verifier must state the challenge and domain it expects")
             return verdict
-        holder_document = await self._did_document(holder, verdict, "holder")
+        holder_document = await self._did_document(holder, presentation, verdict, "holder")
         if holder_document is not None:
             await self._proof(presentation, holder, holder_document, verdict, expected_purpose="authentication",
                               challenge=challenge, domain=domain, now=now)

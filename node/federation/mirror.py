@@ -19,7 +19,7 @@ from node.errors import EduFedError, Forbidden, Unprocessable
 from node.federation.resolver import DidResolver
 from node.store.records import Store
 from node.trust.did import did_web_from_base_url
-from node.trust.proofs import VerificationResult, verify
+from node.trust.proofs import VerificationResult, proof_methods, verify
 
 
 class RecordRefused(Forbidden):
@@ -51,18 +51,11 @@ class Mirror:
         self.languages = languages
 
     async def check(self, document: Any) -> VerificationResult:
-        """Verify a record's proof against its origin's DID (refreshing the DID document once if a key is new)."""
+        """Verify a record's proof against its origin's DID."""
         if not isinstance(document, dict) or not isinstance(document.get("id"), str):
             raise RecordRefused("A record must be a JSON object with an id", field="object")
         did = origin_did(document["id"])
-        result = await self._verify(document, did, refresh=False)
-        if not result.verified and any(c.name == "verification-method" for c in result.failures):
-            result = await self._verify(document, did, refresh=True)  # the origin may have rotated its key
-        return result
-
-    async def _verify(self, document: dict[str, Any], did: str, *, refresh: bool) -> VerificationResult:
-        did_document = await self.resolver.resolve(did, refresh=refresh)
-        documents = {did: did_document}
+        documents = {did: await self.resolver.resolve_for(did, proof_methods(document))}
 
         def resolve(name: str) -> dict[str, Any]:
             return documents[name]

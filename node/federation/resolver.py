@@ -7,18 +7,20 @@ the right relation, not revoked when the proof was made) happen in ``node.trust.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from node.errors import Unprocessable
+from node.errors import EduFedError, Unprocessable
 from node.federation.safe_client import FetchError, SafeClient
 from node.store.models import CachedDidDocument
 from node.store.records import Store
-from node.trust.did import did_key_document, did_web_document_url
+from node.trust.did import did_key_document, did_web_document_url, lists_method
 
 FRESH_SECONDS = 300.0
 
@@ -78,6 +80,15 @@ class DidResolver:
             raise DidResolutionError("DID document does not match its DID", detail=did, field="did")
         self._memory[did] = (time.monotonic(), document)
         await self._keep(did, document)
+        return document
+
+    async def resolve_for(self, did: str, method_ids: Iterable[str]) -> dict[str, Any]:
+        """The DID document, fetched again once when it lacks one of ``method_ids``: the controller may have
+        rotated its keys since the copy was cached. A failed refetch keeps the copy (its proofs then fail)."""
+        document = await self.resolve(did)
+        if not all(lists_method(document, method) for method in method_ids):
+            with contextlib.suppress(EduFedError):
+                document = await self.resolve(did, refresh=True)
         return document
 
     async def _stored(self, did: str) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ from node.federation.peers import PeerBook
 from node.federation.resolver import DidResolver
 from node.federation.safe_client import FetchError, FetchPolicy, SafeClient
 from node.federation.sync import Syncer, digest
-from node.store.models import Delivery, Peer
+from node.store.models import Delivery, Peer, SeenActivity
 from node.store.records import Store
 from node.trust.rsa_keys import load_or_create_rsa_key
 
@@ -170,12 +170,15 @@ class Federation:
         await self.peers.update(peer_id, state="pending")
 
     async def housekeeping(self) -> None:
-        """Drop what is past its retention: Tombstones (with their activities) and finished deliveries."""
+        """Drop what is past its retention: Tombstones (with their activities), finished deliveries, and
+        activity ids too old to be replayed."""
         days = self.policy().tombstone_retention_days  # 0 keeps Tombstones for ever
         before = datetime.now(UTC) - timedelta(days=days or DELIVERY_RECORD_DAYS)
         purged = await self.store.purge_tombstones(before) if days else 0
+        replay_window = timedelta(seconds=self.policy().replay_window_seconds)
         with self.store.bound():
             await Delivery.filter(state="done", finished_at__lt=before).delete()
+            await SeenActivity.filter(received_at__lt=datetime.now(UTC) - 2 * replay_window).delete()
         if purged:
             log.info("purged %d tombstones older than %d days", purged, days)
 

@@ -132,6 +132,16 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def lists_method(did_document: dict[str, Any], method_id: str) -> bool:
+    """Whether the document defines the verification method ``method_id`` (on its own or embedded)."""
+    base = str(did_document.get("id", ""))
+    return any(
+        isinstance(entry, dict) and _absolute(str(entry.get("id", "")), base) == method_id
+        for key in ("verificationMethod", "assertionMethod", "authentication")
+        for entry in _as_list(did_document.get(key))
+    )
+
+
 def find_verification_method(did_document: dict[str, Any], method_id: str, relation: str) -> dict[str, Any]:
     """The method ``method_id`` if ``did_document`` lists it under ``relation`` and is its controller."""
     doc_id = did_document.get("id")

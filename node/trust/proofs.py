@@ -138,6 +138,17 @@ def _controller_of(method_id: str) -> str:
     return method_id.split("#", 1)[0]
 
 
+def proof_methods(document: dict[str, Any]) -> list[str]:
+    """The verification methods the document's proofs name (what a verifier must find in DID documents)."""
+    methods = []
+    for proof in _proofs(document):
+        method = proof.get("verificationMethod") if isinstance(proof, dict) else None
+        method = method.get("id") if isinstance(method, dict) else method
+        if isinstance(method, str):
+            methods.append(method)
+    return methods
+
+
 def _parse_date_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not _DATE_TIME_STAMP.match(value):
         return None
