@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import mimeparse
 from aiohttp import web
 
 from node.sparql.endpoint import RESULTS_JSON, SparqlEndpoint, SparqlError, media_types, refused
+from node.web.negotiation import NotAcceptable, choose
 from node.web.services import SERVICES
 
 SPARQL = web.AppKey("sparql", SparqlEndpoint)
@@ -46,15 +46,12 @@ async def _read(request: web.Request) -> tuple[str, list[str], list[str]]:
 
 
 def _negotiate(request: web.Request, offered: list[str]) -> str:
-    accept = request.headers.get("Accept") or "*/*"
     try:
-        best = mimeparse.best_match(offered, accept)
-    except ValueError:
-        best = ""
-    if not best:
+        best = choose(request, offered)
+    except NotAcceptable:  # the SPARQL protocol answers in plain text, not problem+json
         raise SparqlError(406, f"None of the accepted media types is available for this query; offered: "
-                               f"{', '.join(reversed(offered))}")
-    return RESULTS_JSON if best == "application/json" else str(best)
+                               f"{', '.join(reversed(offered))}") from None
+    return RESULTS_JSON if best == "application/json" else best
 
 
 async def sparql(request: web.Request) -> web.Response:
