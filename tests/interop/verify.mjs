@@ -16,10 +16,9 @@
  * security contexts that jsonld-signatures ships); anything else throws. It never touches the network.
  */
 import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
-import {driver as didKeyDriver} from '@digitalbazaar/did-method-key';
-import * as Ed25519Multikey from '@digitalbazaar/ed25519-multikey';
 import {cryptosuite as eddsaRdfc2022} from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
 import * as vc from '@digitalbazaar/vc';
+import {didKey, isObject, readStdin} from './common.mjs';
 import jsigs from 'jsonld-signatures';
 import {gunzipSync} from 'node:zlib';
 
@@ -31,21 +30,7 @@ const VM_RELATIONS = [
   'keyAgreement'
 ];
 
-const didKey = didKeyDriver();
-didKey.use({multibaseMultikeyHeader: 'z6Mk', fromMultibase: Ed25519Multikey.from});
 
-function readStdin() {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    process.stdin.on('data', chunk => chunks.push(chunk));
-    process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    process.stdin.on('error', reject);
-  });
-}
-
-function isObject(value) {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 function asArray(value) {
   if(value === undefined || value === null) {
