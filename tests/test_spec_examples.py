@@ -300,6 +300,9 @@ class _ExampleWeb:
     async def resolve(self, did: str, *, refresh: bool = False) -> dict[str, Any]:
         return dict(self.documents[did])
 
+    async def resolve_for(self, did: str, method_ids: Any) -> dict[str, Any]:
+        return await self.resolve(did)
+
     async def get_json(self, url: str) -> Any:
         return self.documents[url]
 
