@@ -27,6 +27,7 @@ from node.web import (
     search_routes,
     sparql_routes,
     vocab_routes,
+    wallet_routes,
 )
 from node.web.problems import MAX_BODY, problem_middleware
 from node.web.services import SERVICES, Services
@@ -73,4 +74,5 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
     operations.setup(app)
     pages.setup(app)
     oai_routes.setup(app)
+    wallet_routes.setup(app)
     return app

@@ -88,7 +88,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StrictPage]:
 
 def test_every_chapter_is_rendered(site: dict[str, StrictPage]) -> None:
     numbers = [int(p.name[:2]) for p in render.chapter_files()]
-    assert numbers == list(range(16)), "chapters 00 to 15, none missing"
+    assert numbers == list(range(len(numbers))) and len(numbers) >= 17, "chapters 00 to 16 at least, none missing"
     expected = {"index.html", "requirements.html", "examples/index.html"}
     expected |= {p.with_suffix(".html").name for p in render.chapter_files()}
     assert expected <= set(site)

@@ -204,3 +204,54 @@ class CachedDidDocument(Model):
 
     class Meta:
         table = "did_document"
+
+
+class WalletOffer(Model):
+    """A credential waiting for a learner's wallet (OpenID4VCI offer or VC-API exchange): single-use, short-lived."""
+
+    # Shared by every worker: codes, tokens and attempts live here, never in memory. Secrets (the
+    # pre-authorized code, the transaction code, the access token) are kept only as SHA-256 hashes.
+
+    id = fields.CharField(max_length=64, primary_key=True)  # random handle of the status / exchange URL
+    kind = fields.CharField(max_length=16)  # openid4vci | exchange
+    reference = fields.CharField(max_length=64, unique=True, null=True)  # SHA-256 of the credential_offer_uri handle
+    credential = fields.TextField()  # the credential as POST /credentials/issue takes it, without the subject id
+    formats = fields.CharField(max_length=128)  # the offered formats, comma-separated
+    code_hash = fields.CharField(max_length=64, unique=True, null=True)
+    tx_code_hash = fields.CharField(max_length=64, null=True)
+    tx_failures = fields.IntField(default=0)
+    token_hash = fields.CharField(max_length=64, unique=True, null=True)
+    token_expires_at = fields.DatetimeField(null=True)
+    challenge = fields.CharField(max_length=64, null=True)  # the DID authentication challenge of an exchange
+    state = fields.CharField(max_length=16, default="pending")  # pending | redeemed | dead
+    expires_at = fields.DatetimeField(db_index=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "wallet_offer"
+
+
+class WalletIssuance(Model):
+    """One credential issued from an offer: each offered format is issued once."""
+
+    id = fields.BigIntField(primary_key=True)
+    offer: fields.ForeignKeyRelation[WalletOffer] = fields.ForeignKeyField(
+        "models.WalletOffer", related_name="issuances", on_delete=fields.CASCADE
+    )
+    format = fields.CharField(max_length=32)
+    credential_id = fields.CharField(max_length=255, null=True)  # null while it is being issued
+    claimed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "wallet_issuance"
+        unique_together = (("offer", "format"),)
+
+
+class WalletNonce(Model):
+    """A c_nonce from the nonce endpoint, consumed by one key proof."""
+
+    value = fields.CharField(max_length=64, primary_key=True)
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "wallet_nonce"

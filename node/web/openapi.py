@@ -132,6 +132,33 @@ OPERATIONS = (
     Operation("get", "/openapi.json", "operations", "This document"),
 )
 
+FORM = "application/x-www-form-urlencoded"
+# Learners' wallets (protocol_spec/16-wallets.md). The OpenID4VCI endpoints answer errors as OAuth error JSON.
+WALLET_OPERATIONS = (
+    Operation("post", "/credentials/offers", "wallets", "Offer a credential to a wallet (OpenID4VCI, pre-authorized)",
+              admin=True, body="application/json", ok=201, errors=(400, 401, 413, 415, 422), spec="16-wallets.md"),
+    Operation("get", "/credentials/offers/{id}", "wallets", "State of an offer: pending, redeemed or expired",
+              errors=(404,), spec="16-wallets.md"),
+    Operation("get", "/openid4vci/offers/{reference}", "wallets", "A credential offer by reference",
+              errors=(404, 410), spec="16-wallets.md"),
+    Operation("get", "/.well-known/openid-credential-issuer", "wallets", "OpenID4VCI credential issuer metadata",
+              spec="16-wallets.md"),
+    Operation("get", "/.well-known/oauth-authorization-server", "wallets", "OAuth 2.0 authorization server metadata",
+              spec="16-wallets.md"),
+    Operation("post", "/openid4vci/token", "wallets", "Token endpoint: pre-authorized code (and PIN) for a token",
+              body=FORM, errors=(400,), spec="16-wallets.md"),
+    Operation("post", "/openid4vci/nonce", "wallets", "A fresh c_nonce for a key proof", spec="16-wallets.md"),
+    Operation("post", "/openid4vci/credential", "wallets", "Credential endpoint: the credential bound to a key proof",
+              body="application/json", errors=(400, 401), spec="16-wallets.md"),
+    Operation("post", "/exchanges", "wallets", "Start a VC-API exchange (DID authentication, then the credential)",
+              admin=True, body="application/json", ok=201, errors=(400, 401, 413, 415, 422), spec="16-wallets.md"),
+    Operation("post", "/exchanges/{id}", "wallets", "Take part in an exchange: {} or a DID authentication",
+              body="application/json", errors=(400, 404, 409, 410, 413, 415, 422), spec="16-wallets.md"),
+    Operation("get", "/wallets/offer", "pages", "Staff page: offer a credential as a QR code", ok_type="text/html"),
+    Operation("post", "/wallets/offer", "pages", "Make the offer and show its QR code", body=FORM, ok=201,
+              ok_type="text/html", errors=(400, 401, 422)),
+)
+
 
 def _operation(op: Operation) -> dict[str, Any]:
     responses: dict[str, Any] = {str(op.ok): {"description": "OK", "content": {op.ok_type: {"schema": ANY_JSON}}}}
@@ -155,7 +182,7 @@ def _operation(op: Operation) -> dict[str, Any]:
 
 def document(base_url: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
+    for op in (*OPERATIONS, *WALLET_OPERATIONS):
         paths.setdefault(op.path, {})[op.method] = _operation(op)
     return {
         "openapi": "3.1.0",

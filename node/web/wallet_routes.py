@@ -1,0 +1,185 @@
+"""Learners' wallets over HTTP: OpenID4VCI offers and endpoints, VC-API exchanges, and the staff offer page.
+
+The OAuth 2.0 / OpenID4VCI endpoints (token, nonce, credential) answer errors as the specifications name them
+(``{"error", "error_description"}``); everything of our own (offers, exchanges, pages) answers problem+json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import segno
+from aiohttp import web
+
+from node.catalog.records import node_signer
+from node.credentials.exchanges import Exchanges
+from node.credentials.offers import Offers
+from node.credentials.openid4vc.errors import OAuthError
+from node.credentials.openid4vc.issuer import CONFIGURATIONS, CredentialOffers
+from node.errors import EduFedError
+from node.json_text import parse_json
+from node.trust.admin_token import check_bearer
+from node.web.inputs import read_json_object
+from node.web.pages import html
+from node.web.services import SERVICES, require_admin, services
+
+NO_STORE = {"Cache-Control": "no-store"}
+PUBLIC = {"Access-Control-Allow-Origin": "*"}
+
+
+@dataclass(frozen=True)
+class Wallets:
+    offers: CredentialOffers
+    exchanges: Exchanges
+
+
+WALLETS = web.AppKey("wallets", Wallets)
+
+
+async def _wire(app: web.Application) -> AsyncIterator[None]:
+    """Built once the node's services exist (this context runs after theirs)."""
+    found = app[SERVICES]
+    offers = Offers(found.store, found.credit_bank.issuer)
+    app[WALLETS] = Wallets(
+        CredentialOffers(offers, found.credit_bank.issuer, found.config.base_url, found.config.languages,
+                         lambda: node_signer(found.config.base_url, found.keyring)),
+        Exchanges(offers, found.credit_bank.issuer, found.federation.resolver, found.config.base_url),
+    )
+    yield
+
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def oauth(handler: Handler) -> Handler:
+    """Answer :class:`OAuthError` as the OAuth error JSON, never cached."""
+
+    async def wrapped(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except OAuthError as error:
+            headers = dict(NO_STORE)
+            if error.status == 401:
+                headers["WWW-Authenticate"] = f'Bearer error="{error.error}"'
+            return web.json_response(error.as_json(), status=error.status, headers=headers)
+
+    return wrapped
+
+
+# ---- OpenID4VCI ----------------------------------------------------------------------------------------------
+
+
+async def create_offer(request: web.Request) -> web.Response:
+    found = require_admin(request)
+    body = await read_json_object(request, found.config.limits.max_json_depth)
+    answer = await request.app[WALLETS].offers.create(body)
+    return web.json_response(answer, status=201, headers={"Location": answer["status"], **NO_STORE})
+
+
+async def offer_status(request: web.Request) -> web.Response:
+    answer = await request.app[WALLETS].offers.status(request.match_info["id"])
+    return web.json_response(answer, headers=NO_STORE)
+
+
+async def offer_object(request: web.Request) -> web.Response:
+    answer = await request.app[WALLETS].offers.offer_object(request.match_info["reference"])
+    return web.json_response(answer, headers={**NO_STORE, **PUBLIC})
+
+
+async def issuer_metadata(request: web.Request) -> web.Response:
+    return web.json_response(request.app[WALLETS].offers.issuer_metadata(), headers=PUBLIC)
+
+
+async def authorization_server_metadata(request: web.Request) -> web.Response:
+    return web.json_response(request.app[WALLETS].offers.authorization_server_metadata(), headers=PUBLIC)
+
+
+@oauth
+async def token(request: web.Request) -> web.Response:
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise OAuthError("invalid_request", "send the token request as application/x-www-form-urlencoded")
+    form = await request.post()
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    return web.json_response(await request.app[WALLETS].offers.token(fields), headers=NO_STORE)
+
+
+@oauth
+async def nonce(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[WALLETS].offers.nonce(), headers=NO_STORE)
+
+
+@oauth
+async def credential(request: web.Request) -> web.Response:
+    found = services(request)
+    try:
+        body = await read_json_object(request, found.config.limits.max_json_depth)
+    except EduFedError as error:
+        raise OAuthError("invalid_credential_request", error.title) from None
+    answer = await request.app[WALLETS].offers.credential(request.headers.get("Authorization"), body)
+    return web.json_response(answer, headers=NO_STORE)
+
+
+# ---- VC-API exchanges ------------------------------------------------------------------------------------------
+
+
+async def create_exchange(request: web.Request) -> web.Response:
+    found = require_admin(request)
+    body = await read_json_object(request, found.config.limits.max_json_depth)
+    answer = await request.app[WALLETS].exchanges.create(body)
+    return web.json_response(answer, status=201, headers={"Location": answer["exchange"], **NO_STORE})
+
+
+async def participate(request: web.Request) -> web.Response:
+    found = services(request)
+    body = await read_json_object(request, found.config.limits.max_json_depth)
+    answer = await request.app[WALLETS].exchanges.participate(request.match_info["id"], body)
+    return web.json_response(answer, headers=NO_STORE)
+
+
+# ---- the staff page: make an offer, show its QR code -----------------------------------------------------------
+
+
+def qr_svg(text: str) -> str:
+    """The QR code of ``text`` as an inline SVG element (segno; error correction M, a quiet zone of 4)."""
+    return str(segno.make(text, error="m").svg_inline(scale=5, dark="#111", light="#fff", title="credential offer"))
+
+
+async def offer_page(request: web.Request) -> web.Response:
+    """A registrar's page: the token, the credential, the formats; the answer shows the offer as a QR code."""
+    found = services(request)
+    context: dict[str, Any] = {"node": found.config, "formats": list(CONFIGURATIONS), "chosen": ["ldp_vc"],
+                               "text": "", "tx_code": False, "error": None, "offer": None, "qr": None}
+    if request.method == "GET":
+        return html("wallet-offer.html", **context)
+    form = await request.post()
+    text = str(form.get("credential", ""))
+    chosen = [str(value) for value in form.getall("formats", [])]
+    context.update(text=text, chosen=chosen, tx_code=form.get("txCode") == "on")
+    try:
+        check_bearer(f"Bearer {form.get('token', '')}", found.config.admin_token_sha256)
+        body = {"credential": parse_json(text.encode("utf-8"), found.config.limits.max_json_depth),
+                "formats": chosen, "txCode": context["tx_code"]}
+        offer = await request.app[WALLETS].offers.create(body)
+    except EduFedError as error:
+        context["error"] = f"{error.title}{': ' + error.detail if error.detail else ''}"
+        return html("wallet-offer.html", error.status, **context)
+    return html("wallet-offer.html", 201, **{**context, "offer": offer, "qr": qr_svg(offer["offerByReference"])})
+
+
+def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(_wire)
+    app.router.add_post("/credentials/offers", create_offer)
+    app.router.add_get("/credentials/offers/{id}", offer_status)
+    app.router.add_get("/openid4vci/offers/{reference}", offer_object)
+    app.router.add_get("/.well-known/openid-credential-issuer", issuer_metadata)
+    app.router.add_get("/.well-known/oauth-authorization-server", authorization_server_metadata)
+    app.router.add_post("/openid4vci/token", token)
+    app.router.add_post("/openid4vci/nonce", nonce)
+    app.router.add_post("/openid4vci/credential", credential)
+    app.router.add_post("/exchanges", create_exchange)
+    app.router.add_post("/exchanges/{id}", participate)
+    app.router.add_get("/wallets/offer", offer_page)
+    app.router.add_post("/wallets/offer", offer_page)
+
