@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,12 +20,14 @@ from joserfc import jwt
 from joserfc.jwk import OKPKey
 
 from node.config import CredentialPolicy
+from node.credentials.openid4vc.keys import did_jwk
 from node.credentials.wallet import Wallet
 from node.store.models import IssuedCredential, WalletOffer
 from node.trust.did import did_key_document
 from node.trust.multikey import Ed25519Key, decode_public_multibase
 from node.trust.proofs import sign
 from tests.harness import RunningNode, running_node
+from tests.interop_verifier import INTEROP_DIR
 from tests.oid4vci_wallet import (
     PyWallet,
     credential_request,
@@ -339,3 +342,46 @@ async def test_the_offer_page_shows_a_qr_code(node: RunningNode) -> None:
         assert "Wrong admin token" in await response.text()
     with node.services.store.bound():
         assert await WalletOffer.all().count() == 1
+
+
+async def owf_wallet(offer: str, tx_code: str | None, key: str) -> tuple[int, dict[str, Any]]:
+    """Run tests/interop/openid4vci-wallet.mjs (the @openid4vc libraries) on an offer link."""
+    node_binary = shutil.which("node")
+    assert node_binary, "Node.js is needed for the interop wallet (npm ci --prefix tests/interop)"
+    process = await asyncio.create_subprocess_exec(
+        node_binary, str(INTEROP_DIR / "openid4vci-wallet.mjs"), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=INTEROP_DIR)
+    out, err = await asyncio.wait_for(
+        process.communicate(json.dumps({"offer": offer, "txCode": tx_code, "key": key}).encode()), 60)
+    assert out, err.decode()
+    return int(process.returncode or 0), json.loads(out)
+
+
+@pytest.mark.parametrize(("formats", "tx_code", "key", "by_reference"), [
+    (["ldp_vc"], False, "did:key", False),
+    (["ldp_vc", "jwt_vc_json"], True, "jwk", True),
+])
+async def test_an_openwallet_foundation_wallet_follows_the_offer(node: RunningNode, formats: list[str],
+                                                                 tx_code: bool, key: str,
+                                                                 by_reference: bool) -> None:
+    """[WAL-1] [WAL-3] [WAL-4] [WAL-7] [WAL-9] A wallet on @openid4vc/openid4vci receives every offered format."""
+    offer = await make_offer(node, formats=formats, txCode=tx_code)
+    link = offer["offerByReference" if by_reference else "offer"]
+    if tx_code:  # with a wrong PIN the node refuses the library's token request, and nothing is issued
+        wrong = f"{(int(offer['txCode']) + 1) % 1_000_000:06d}"
+        status, refused = await owf_wallet(link, wrong, key)
+        assert status == 1 and "invalid_grant" in json.dumps(refused), refused
+        assert await issued_count(node) == 0
+    status, received = await owf_wallet(link, offer.get("txCode"), key)
+    assert status == 0, received
+    holder = received["holder"]
+    expected = holder if isinstance(holder, str) else did_jwk(holder)
+    assert set(received["credentials"]) == set(formats)
+    credential = received["credentials"]["ldp_vc"]
+    assert credential["credentialSubject"]["id"] == expected
+    assert (await verify_on(node, credential))[0] == 200
+    if "jwt_vc_json" in formats:
+        payload = json.loads(base64.urlsafe_b64decode(received["credentials"]["jwt_vc_json"].split(".")[1] + "=="))
+        assert payload["credentialSubject"]["id"] == expected
+    assert (await fetch_json(node.http, "GET", offer["status"])).body["state"] == "redeemed"
+    assert await issued_count(node) == len(formats)
