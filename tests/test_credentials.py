@@ -278,8 +278,8 @@ async def test_presentations_check_challenge_domain_and_holder(bank: Bank) -> No
     assert response.status == 422
     assert [failed(r) for r in verdict["credentialResults"]] == [[], ["holder"]]
     # a transcript counts credits for the learner who presents them: the binding is always required there
-    async with bologna.http.post(f"{bologna.base_url}/credits/transcript",
-                                 json={**request, "verifiablePresentation": borrowed, "targetUnit": "ECTS"}) as response:
+    transcript_request = {**request, "verifiablePresentation": borrowed, "targetUnit": "ECTS"}
+    async with bologna.http.post(f"{bologna.base_url}/credits/transcript", json=transcript_request) as response:
         transcript = await response.json(content_type=None)
     assert [line["counted"] for line in transcript["lines"]] == [True, False]
     assert "holder" in transcript["lines"][1]["reason"]
