@@ -89,6 +89,7 @@ async def issued_count(node: RunningNode) -> int:
 
 
 async def test_any_vc2_credential_is_issued_with_every_property_kept_and_signed(node: RunningNode) -> None:
+    """[VC-5] [VC-6] [VC-7]"""
     did = did_web_from_base_url(node.base_url)
     credential = {
         "@context": [VC2, EXAMPLES],
@@ -135,6 +136,7 @@ async def test_any_vc2_credential_is_issued_with_every_property_kept_and_signed(
 
 
 async def test_the_issuer_refuses_what_breaks_the_data_model_and_stores_nothing(node: RunningNode) -> None:
+    """[VC-0] [VC-5]"""
     base = {"@context": [VC2], "type": ["VerifiableCredential"], "credentialSubject": {"id": "did:example:s"}}
     cases: list[tuple[dict[str, Any], str]] = [
         ({**base, "@context": [EXAMPLES]}, "@context"),
@@ -191,7 +193,7 @@ async def test_the_issuer_refuses_what_breaks_the_data_model_and_stores_nothing(
 
 
 async def test_the_node_knows_its_own_revocations_at_once(node: RunningNode) -> None:
-    """Its own verifier reads its own lists from its database: no status cache between revoke and verify."""
+    """[STATUS-9] Its own verifier reads its own lists from its database: no cache between revoke and verify."""
     status, body = await issue_request(node, {"@context": [VC2], "type": ["VerifiableCredential"],
                                               "credentialSubject": {"id": "did:example:learner"}})
     assert status == 201, body
@@ -208,6 +210,7 @@ async def test_the_node_knows_its_own_revocations_at_once(node: RunningNode) -> 
 
 
 async def test_an_https_issuer_verifies_through_its_controller_document(node: RunningNode, site: Web) -> None:
+    """[VC-10]"""
     key = Ed25519Key.generate()
     issuer = site.url("/issuers/565049")
     method = f"{issuer}#key-1"
@@ -245,7 +248,7 @@ async def test_an_https_issuer_verifies_through_its_controller_document(node: Ru
 
 
 async def test_a_credential_whose_proof_fails_is_not_followed(node: RunningNode, site: Web) -> None:
-    """Issue 20: its status list (any URL a stranger writes) is never fetched."""
+    """[VC-16] Its status list (any URL a stranger writes) is never fetched."""
     key, did, method = did_key_signer()
     lists = f"http://127.0.0.1:{site.port}/lists/1"
     entry = {"id": f"{lists}#5", "type": "BitstringStatusListEntry", "statusPurpose": "revocation",
@@ -279,6 +282,7 @@ def _vc11(issuer: str) -> dict[str, Any]:
 
 
 async def test_vc11_credentials_and_proof_chains_verify_with_each_proof_reported(node: RunningNode) -> None:
+    """[VC-7] [VC-8]"""
     issuer_key, issuer, issuer_method = did_key_signer()
     notary_key, notary, notary_method = did_key_signer()
     single = sign(_vc11(issuer), issuer_key, issuer_method, NOW)
@@ -313,6 +317,7 @@ async def test_vc11_credentials_and_proof_chains_verify_with_each_proof_reported
 
 
 async def test_presentations_as_vc2_defines_them(node: RunningNode) -> None:
+    """[VC-12] [VC-13] [VC-17]"""
     holder_key, holder, holder_method = did_key_signer()
     issuer_key, issuer, issuer_method = did_key_signer()
     credential = sign(plain(issuer), issuer_key, issuer_method, NOW)
