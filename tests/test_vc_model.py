@@ -13,6 +13,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from node.config import CredentialPolicy
+from node.credentials.bitstring import Bitstring, encode
+from node.credentials.wallet import Wallet
 from node.store.models import IssuedCredential
 from node.trust.did import did_web_from_base_url
 from node.trust.multikey import Ed25519Key, encode_multibase
@@ -360,3 +363,63 @@ async def test_presentations_as_vc2_defines_them(node: RunningNode) -> None:
             "verifiablePresentation": tampered, "options": options}) as response:
         verdict = await response.json(content_type=None)
         assert response.status == 422 and "proof" in failed(verdict["credentialResults"][0]), verdict
+
+
+async def test_an_open_badges_302_vc11_credential_with_status_list_2021_counts_in_a_transcript(
+    site: Web, tmp_path: Path, make_database_url: MakeDatabaseUrl
+) -> None:
+    """[VC-7] [VC-14] [STATUS-8] A credential already in a wallet: Open Badges 3.0.2 on VC 1.1, its status in a
+    Status List 2021, verified and counted like the node's own; revoked, it no longer counts."""
+    key, issuer, method = did_key_signer()
+    wallet = Wallet(tmp_path / "wallet")
+    wallet.init()
+    lists = f"http://127.0.0.1:{site.port}/status/2021"
+
+    def status_list(bits: Bitstring) -> dict[str, Any]:
+        return sign({"@context": [VC1, "https://w3id.org/vc/status-list/2021/v1"], "id": lists,
+                     "type": ["VerifiableCredential", "StatusList2021Credential"], "issuer": issuer,
+                     "issuanceDate": "2025-01-01T00:00:00Z",
+                     "credentialSubject": {"id": f"{lists}#list", "type": "StatusList2021",
+                                           "statusPurpose": "revocation", "encodedList": encode(bits)[1:]}},
+                    key, method, NOW)
+
+    site.documents["/status/2021"] = status_list(Bitstring())
+    badge = sign({
+        "@context": [VC1, "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.2.json",
+                     "https://w3id.org/vc/status-list/2021/v1", "https://w3id.org/edufed/credentials/v1"],
+        "id": "urn:uuid:9b1f2c7e-3d4a-4e5b-8c6d-7e8f9a0b1c2d",
+        "type": ["VerifiableCredential", "OpenBadgeCredential"], "name": "Glassblowing",
+        "issuer": {"id": issuer, "type": "Profile", "name": "Glass studio"},
+        "issuanceDate": "2025-03-01T00:00:00Z",
+        "credentialSubject": {"id": wallet.did, "type": "AchievementSubject", "achievement": {
+            "id": "https://glass.example/achievements/1", "type": "Achievement", "name": "Glassblowing",
+            "criteria": {"narrative": "Blew a vase."}, "creditsAvailable": 3,
+            "creditSystem": "https://w3id.org/edufed/credit-systems/ECTS"}},
+        "credentialStatus": {"id": f"{lists}#42", "type": "StatusList2021Entry", "statusPurpose": "revocation",
+                             "statusListIndex": "42", "statusListCredential": lists},
+    }, key, method, NOW)
+    no_cache = CredentialPolicy(status_cache_seconds=0.0)
+    async with running_node(tmp_path / "bank", await make_database_url(), "Bank", credentials=no_cache) as node:
+        await _count_and_revoke(node, site, wallet, badge, status_list)
+
+
+async def _count_and_revoke(node: RunningNode, site: Web, wallet: Wallet, badge: dict[str, Any],
+                            status_list: Any) -> None:
+    status, verdict = await verify_on(node, badge)
+    assert status == 200, verdict
+    assert next(c for c in verdict["checks"] if c["check"] == "schema")["ok"]
+    wallet.add(badge)
+    request = {"verifiablePresentation": wallet.present("c-9", "bank.example"), "targetUnit": "ECTS",
+               "options": {"challenge": "c-9", "domain": "bank.example"}}
+    async with node.http.post(f"{node.base_url}/credits/transcript", json=request) as response:
+        transcript = await response.json(content_type=None)
+    assert response.status == 200 and transcript["total"]["value"] == "3", transcript
+
+    revoked = Bitstring()
+    revoked.set(42, True)
+    site.documents["/status/2021"] = status_list(revoked)
+    status, verdict = await verify_on(node, badge)
+    assert status == 422 and failed(verdict) == ["status"], verdict
+    async with node.http.post(f"{node.base_url}/credits/transcript", json=request) as response:
+        transcript = await response.json(content_type=None)
+    assert transcript["total"]["value"] == "0" and "revoked" in transcript["lines"][0]["reason"], transcript
