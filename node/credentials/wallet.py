@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from node.credentials.datamodel import DataModelError
+from node.credentials.datamodel import check_credential as check_data_model
 from node.errors import Conflict, NotFound, Unprocessable
 from node.ld.contexts import CREDENTIALS_V1_CONTEXT, CREDENTIALS_V2_CONTEXT
 from node.trust.multikey import Ed25519Key
@@ -104,6 +106,10 @@ def check_credential(document: Any) -> dict[str, Any]:
     if not all(isinstance(p, dict) for p in _as_list(document.get("proof"))) or not document.get("proof"):
         raise NotACredential("Credential is not signed", field="proof",
                              detail="a wallet keeps verifiable credentials: one with a proof")
+    try:  # the rest of the data model, as a verifier will check it
+        check_data_model(document, expand_terms=False)
+    except DataModelError as error:
+        raise NotACredential(error.title, field=error.field, detail=error.detail) from None
     return document
 
 
