@@ -16,8 +16,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from node.errors import EduFedError, Unprocessable
-from node.federation.resolver import DidResolver, is_private_host
-from node.federation.safe_client import FetchError
+from node.net.addresses import is_private_host
+from node.net.client import FetchError
+from node.net.did_resolver import DidResolver
 
 FRESH_SECONDS = 300.0
 MAX_CACHED = 1000

@@ -34,8 +34,8 @@ from node.credentials.datamodel import (
 )
 from node.credentials.issuance import is_open_badge
 from node.errors import PROBLEM_BASE, EduFedError
-from node.federation.resolver import DidResolver
-from node.federation.safe_client import FetchError, SafeClient
+from node.net.client import FetchError, SafeClient
+from node.net.did_resolver import DidResolver
 from node.trust.proofs import VerificationResult, proof_methods, verify
 
 MAX_CREDENTIALS_PER_PRESENTATION = 50
