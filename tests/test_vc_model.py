@@ -4,6 +4,7 @@ presentations without a holder, the node's own revocations, and links never foll
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from node.trust.multikey import Ed25519Key, encode_multibase
 from node.trust.proofs import _hash_data, _with_suite_context, sign
 from tests.conftest import MakeDatabaseUrl
 from tests.harness import RunningNode, free_port, running_node
+from tests.interop_verifier import verify_independently
 from tests.test_credentials import failed, set_status, verify_on
 
 VC1 = "https://www.w3.org/2018/credentials/v1"
@@ -136,6 +138,16 @@ async def test_any_vc2_credential_is_issued_with_every_property_kept_and_signed(
     assert status == 200, verdict
     schema = next(c for c in verdict["checks"] if c["check"] == "schema")
     assert schema["ok"] and "not an Open Badges credential" in schema["reason"]
+    # and the independent JavaScript stack (digitalbazaar vc) verifies it too, status lists included
+    async with node.http.get(f"{node.base_url}/.well-known/did.json") as response:
+        did_document = await response.json(content_type=None)
+    lists = {}
+    for entry in issued["credentialStatus"]:
+        async with node.http.get(entry["statusListCredential"]) as response:
+            lists[entry["statusListCredential"]] = await response.json(content_type=None)
+    result = await asyncio.to_thread(verify_independently, issued, {did: did_document}, kind="credential",
+                                     status_lists=lists)
+    assert result == {"verified": True, "error": ""}
 
 
 async def test_the_issuer_refuses_what_breaks_the_data_model_and_stores_nothing(node: RunningNode) -> None:
