@@ -435,3 +435,18 @@ async def _count_and_revoke(node: RunningNode, site: Web, wallet: Wallet, badge:
     async with node.http.post(f"{node.base_url}/credits/transcript", json=request) as response:
         transcript = await response.json(content_type=None)
     assert transcript["total"]["value"] == "0" and "revoked" in transcript["lines"][0]["reason"], transcript
+
+
+async def test_odd_links_in_a_signed_credential_get_a_verdict_not_a_server_error(node: RunningNode) -> None:
+    """Issuer URLs and status list URLs that no client can fetch fail their check with a reason."""
+    key, did, method = did_key_signer()
+    for url in ("ftp://lists.example/1", "did:example:list", "http://[::1", "https://", "urn:uuid:1",
+                "http://10.0.0.1:99999/x"):
+        entry = {"type": "BitstringStatusListEntry", "statusPurpose": "revocation", "statusListIndex": "1",
+                 "statusListCredential": url}
+        status, verdict = await verify_on(node, sign(plain(did, credentialStatus=entry), key, method, NOW))
+        assert status == 422 and failed(verdict) == ["status"], (url, verdict)
+    for issuer in ("https://[::1", "https://", "https://issuer.example/a#frag", "https://127.0.0.1:1/none"):
+        credential = sign(plain(issuer), key, f"{issuer}#key-1", NOW)
+        status, verdict = await verify_on(node, credential)
+        assert status == 422 and failed(verdict) == ["issuer"], (issuer, verdict)

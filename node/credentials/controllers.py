@@ -56,7 +56,11 @@ class Controllers:
         if cached and time.monotonic() - cached[0] < FRESH_SECONDS:
             return cached[1]
         try:
-            document = await self.resolver.client.get_json(self._fetch_url(identifier), accept=CONTROLLER_ACCEPT)
+            url = self._fetch_url(identifier)
+        except ValueError as error:  # urlsplit: a malformed host such as "[::1"
+            raise ControllerUnavailable("Not a usable URL", detail=f"{identifier}: {error}") from error
+        try:
+            document = await self.resolver.client.get_json(url, accept=CONTROLLER_ACCEPT)
         except FetchError as error:
             raise ControllerUnavailable("Controller document unavailable",
                                         detail=f"{identifier}: {error.reason}") from error
