@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -28,6 +31,7 @@ from node.web import (
     sparql_routes,
     vocab_routes,
 )
+from node.web.connections import CONNECTIONS, ConnectionGuard, GuardedSite, deadline_middleware
 from node.web.problems import MAX_BODY, problem_middleware
 from node.web.services import SERVICES, Services
 
@@ -48,8 +52,10 @@ def make_services(config: NodeConfig, store: Store, keyring: KeyRing) -> Service
 
 def create_app(config: NodeConfig, store: Store | None = None) -> web.Application:
     """The node's application; opens its own store unless one is handed in (tests share one)."""
-    app = web.Application(middlewares=[problem_middleware], client_max_size=config.limits.max_body_bytes)
+    app = web.Application(middlewares=[problem_middleware, deadline_middleware],
+                          client_max_size=config.limits.max_body_bytes)
     app[MAX_BODY] = config.limits.max_body_bytes
+    app[CONNECTIONS] = ConnectionGuard(config.connections)
     keyring = KeyRing(config.keys_dir)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -74,3 +80,31 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
     pages.setup(app)
     oai_routes.setup(app)
     return app
+
+
+def describe_database(url: str) -> str:
+    """The database kind and place, without credentials (the banner is printed and logged)."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        return f"SQLite {url.removeprefix('sqlite://')}"
+    return f"PostgreSQL {parts.hostname or 'localhost'}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+async def serve(config: NodeConfig, *, ready: Callable[[str], None]) -> None:
+    """Serve ``config``'s node until SIGINT or SIGTERM, through the connection guard (slow and greedy clients);
+    ``ready`` gets a line saying where it listens once the socket is bound and the database is open."""
+    runner = web.AppRunner(create_app(config), keepalive_timeout=75.0)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        site = GuardedSite(runner, config.host, config.port)
+        await site.start()
+        ready(f"EduFed node {config.name!r} listening on http://{config.host}:{site.port} "
+              f"(base URL {config.base_url}); data folder {config.data_dir}; "
+              f"database {describe_database(config.effective_database_url)}")
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -41,12 +41,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from node.app import create_app
+    from node.app import serve
 
     config = with_server(load(args.data), args.host, args.port)
-    web.run_app(create_app(config), host=config.host, port=config.port, print=None)
+    asyncio.run(serve(config, ready=lambda where: print(where, flush=True)))
     return 0
 
 
