@@ -62,8 +62,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.file.startswith(("http://", "https://")):  # an OAI-PMH base URL: harvest it
         from node.oai.harvest import run_harvest
 
-        return asyncio.run(run_harvest(config, args.file, progress=not args.quiet))
-    return asyncio.run(run_import(config, Path(args.file), report_path=args.report, progress=not args.quiet))
+        return asyncio.run(run_harvest(config, args.file, progress=not args.quiet, report_path=args.report,
+                                       strict=args.strict))
+    return asyncio.run(run_import(config, Path(args.file), report_path=args.report, progress=not args.quiet,
+                                  strict=args.strict))
 
 
 def cmd_peer(args: argparse.Namespace) -> int:
@@ -162,10 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.set_defaults(func=cmd_key_rotate)
 
     imp = commands.add_parser("import", help="publish the records of a CSV or JSON-LD file or an OAI-PMH "
-                              "repository (all or nothing)")
+                              "repository; refused rows are reported and the others imported")
     imp.add_argument("--data", type=Path, required=True)
     imp.add_argument("file", help="a .csv/.json/.jsonld file, or an OAI-PMH base URL (http:// or https://)")
-    imp.add_argument("--report", type=Path, help="write the rejected rows as JSON to this file")
+    imp.add_argument("--report", type=Path, help="write the refused rows as JSON to this file")
+    imp.add_argument("--strict", action="store_true", help="all or nothing: import nothing if any row is refused")
     imp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(func=cmd_import)
 
