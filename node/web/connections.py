@@ -33,7 +33,7 @@ from node.web.problems import PROBLEM_TYPE, Handler
 RETRY_AFTER_SECONDS = 5
 
 
-def _raw_problem(status: int, reason: str, code: str, title: str, extra_headers: str = "") -> bytes:
+def _raw_problem(status: int, reason: str, *, code: str, title: str, extra_headers: str = "") -> bytes:
     """A complete HTTP/1.1 problem answer written straight to a socket (no request object exists yet)."""
     body = json.dumps({"type": PROBLEM_BASE + code, "title": title, "status": status}).encode()
     head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {PROBLEM_TYPE}\r\nContent-Length: {len(body)}\r\n"
@@ -41,9 +41,11 @@ def _raw_problem(status: int, reason: str, code: str, title: str, extra_headers:
     return head.encode("ascii") + body
 
 
-TOO_MANY = _raw_problem(429, "Too Many Requests", "too-many-connections",
-                        "Too many connections from this address", f"Retry-After: {RETRY_AFTER_SECONDS}\r\n")
-HEADER_TIMEOUT = _raw_problem(408, "Request Timeout", "request-timeout", "Request headers not received in time")
+TOO_MANY = _raw_problem(429, "Too Many Requests", code="too-many-connections",
+                        title="Too many connections from this address",
+                        extra_headers=f"Retry-After: {RETRY_AFTER_SECONDS}\r\n")
+HEADER_TIMEOUT = _raw_problem(408, "Request Timeout", code="request-timeout",
+                              title="Request headers not received in time")
 
 
 class ConnectionGuard:
