@@ -25,8 +25,8 @@ from tqdm import tqdm
 from node.catalog.importer import Rejection, Row, print_outcome, publish_rows, write_report
 from node.config import NodeConfig
 from node.errors import BadRequest
-from node.federation.safe_client import FetchError, FetchPolicy, SafeClient
 from node.ld.contexts import EDUFED_CONTEXT
+from node.net.client import FetchError, FetchPolicy, SafeClient
 from node.store.records import Store
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
