@@ -20,6 +20,7 @@ from node.trust.did import build_did_document, did_web_from_base_url
 from node.trust.keyring import KeyRing
 from node.web import (
     catalog_routes,
+    cors,
     credential_routes,
     federation_routes,
     identity_routes,
@@ -68,6 +69,7 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
             await opened.close()
 
     app.cleanup_ctx.append(lifecycle)
+    cors.setup(app)
     identity_routes.setup(app)
     vocab_routes.setup(app)
     catalog_routes.setup(app)
