@@ -230,10 +230,10 @@ class Preparer:
     ) -> tuple[list[tuple[StoredRecord, IndexEntry]], list[Rejection]]:
         """(the rows that pass, signed and indexed; a rejection for every row that does not)."""
         now = utc_now()
-        drafts: list[tuple[Row, str, dict[str, Any]]] = []
-        rejected: list[Rejection] = []
+        drafts: list[tuple[int, Row, str, dict[str, Any]]] = []
+        rejected: list[tuple[int, Rejection]] = []  # with the row's position, to report in file order
         seen: set[str] = set()
-        for row in rows:
+        for position, row in enumerate(rows):
             try:
                 if not isinstance(row.body, dict):
                     raise BadRequest("A record must be a JSON object", field=None)
@@ -241,23 +241,25 @@ class Preparer:
                 if local_id in seen:
                     raise BadRequest("Duplicate id in this file", detail=local_id, field="id")
                 seen.add(local_id)
-                drafts.append((row, local_id, draft(row.body, self.config.records_base + local_id, version, now)))
+                document = draft(row.body, self.config.records_base + local_id, version, now)
+                drafts.append((position, row, local_id, document))
             except EduFedError as error:
-                rejected.append(_rejection(row.where, error))
-        invalid = validate_many([d for _, _, d in drafts])
+                rejected.append((position, _rejection(row.where, error)))
+        invalid = validate_many([d for *_, d in drafts])
         for index, violations in invalid.items():
-            row = drafts[index][0]
-            rejected.extend(Rejection(row.where, v.path, v.message) for v in violations)
+            position, row, *_ = drafts[index]
+            rejected.extend((position, Rejection(row.where, v.path, v.message)) for v in violations)
         valid = [draft for index, draft in enumerate(drafts) if index not in invalid]
         prepared: list[tuple[StoredRecord, IndexEntry]] = []
-        for row, local_id, document in tqdm(valid, desc="signing", unit="rec", disable=not progress, file=sys.stderr):
+        for position, row, local_id, document in tqdm(valid, desc="signing", unit="rec", disable=not progress,
+                                                      file=sys.stderr):
             try:
                 signed = seal(document, self.signer, now)
             except EduFedError as error:
-                rejected.append(_rejection(row.where, error))
+                rejected.append((position, _rejection(row.where, error)))
                 continue
             prepared.append((to_stored(signed, local_id), index_entry(signed, self.config.languages)))
-        return prepared, rejected
+        return prepared, [r for _, r in sorted(rejected, key=lambda pair: pair[0])]
 
 
 def _position(rejection: Rejection) -> int:
