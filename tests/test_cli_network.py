@@ -77,9 +77,9 @@ async def test_import_conformance_sync_and_verify_reach_a_loopback_node_when_all
         rows = tmp_path / "rows.csv"
         rows.write_text("type,id,name\nCourse,c1,Pottery\nCourse,c2,Weaving\n", "utf-8")
         assert (await import_file(source.config, source.services.store, rows))[0] == 2
-        target = tmp_path / "target"
-        await init_node(target, base_url="https://learn.example.org", name="Target",
-                        database_url=f"sqlite://{tmp_path / 'target.sqlite3'}")
+        target = tmp_path / "target"  # on SQLite, made in its own process as an operator would
+        assert (await edufed("init", "--data", str(target), "--base-url", "https://learn.example.org", "--name",
+                             "Target", "--database-url", f"sqlite://{tmp_path / 'target.sqlite3'}"))[0] == 0
         oai = f"{source.base_url}/oai"
 
         status, _, err = await edufed("import", "-q", "--data", str(target), oai)

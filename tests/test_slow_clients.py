@@ -27,7 +27,10 @@ async def _connect(node: RunningNode, source: str = "127.0.0.1") -> Stream:
 async def _answer(reader: asyncio.StreamReader, within: float) -> tuple[int | None, bytes]:
     """(status, raw answer) of what the node sends until it closes the connection; status None if it sent
     nothing before closing. Fails if the connection is still open after ``within`` seconds."""
-    data = await asyncio.wait_for(reader.read(), within)
+    try:
+        data = await asyncio.wait_for(reader.read(), within)
+    except ConnectionResetError:  # closed while our bytes were still arriving: closed all the same
+        return None, b""
     status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else None
     return status, data
 

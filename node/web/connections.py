@@ -31,6 +31,7 @@ from node.errors import PROBLEM_BASE
 from node.web.problems import PROBLEM_TYPE, Handler
 
 RETRY_AFTER_SECONDS = 5
+LINGER_SECONDS = 1.0  # after a refusal, how long the client has to read it before the socket goes
 
 
 def _raw_problem(status: int, reason: str, *, code: str, title: str, extra_headers: str = "") -> bytes:
@@ -76,9 +77,9 @@ class GuardedProtocol(asyncio.Protocol):
     """aiohttp's protocol for one connection, with a deadline on each request's headers and a per-address cap.
 
     States: ``waiting`` (the headers of the next request are due: a timer runs), ``active`` (a request is in
-    the application; its body has its own deadline, see :func:`deadline_middleware`) and ``idle`` (between
+    the application; its body has its own deadline, see :func:`deadline_middleware`), ``idle`` (between
     requests of a kept-alive connection: aiohttp's keep-alive timeout applies, and the first byte of the next
-    request starts a new header deadline)."""
+    request starts a new header deadline) and ``refused`` (answered 408 or 429 and closing)."""
 
     def __init__(self, guard: ConnectionGuard, make_inner: Callable[[], asyncio.Protocol]) -> None:
         self.guard = guard
@@ -97,8 +98,7 @@ class GuardedProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.address = str(peer[0]) if isinstance(peer, tuple) and peer else "unix"
         if not self.guard.admit(self.address):
-            transport.write(TOO_MANY)
-            transport.close()
+            self._refuse(TOO_MANY)
             return
         self.inner = self.make_inner()
         self.guard._by_protocol[self.inner] = self
@@ -106,8 +106,8 @@ class GuardedProtocol(asyncio.Protocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        if self.inner is None:
-            return
+        if self.inner is None or self.state == "refused":
+            return  # a refused client's bytes are read and dropped while it reads our answer
         if self.state == "idle":
             self.state = "waiting"
             self._arm()
@@ -155,9 +155,20 @@ class GuardedProtocol(asyncio.Protocol):
 
     def _headers_late(self) -> None:
         self._timer = None
-        if self.state == "waiting" and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(HEADER_TIMEOUT)
-            self.transport.close()
+        if self.state == "waiting":
+            self._refuse(HEADER_TIMEOUT)
+
+    def _refuse(self, answer: bytes) -> None:
+        """Send ``answer``, end our side, and close a moment later: closing at once while the client still sends
+        would reset the connection, and the client could lose the answer."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self.state = "refused"
+        transport.write(answer)
+        if transport.can_write_eof():
+            transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
 
 
 class GuardedSite(web.TCPSite):
