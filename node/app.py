@@ -14,6 +14,7 @@ from node.catalog.search import Search
 from node.catalog.service import Catalog
 from node.config import NodeConfig
 from node.credentials.service import CreditBank
+from node.errors import BadRequest
 from node.federation.service import Federation
 from node.store.records import Store
 from node.trust.did import build_did_document, did_web_from_base_url
@@ -103,7 +104,11 @@ async def serve(config: NodeConfig, *, ready: Callable[[str], None]) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         site = GuardedSite(runner, config.host, config.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as error:  # the port is taken, or the address is not this machine's
+            raise BadRequest("Cannot listen", detail=f"{config.host}:{config.port}: {error.strerror or error}",
+                             field="port") from None
         ready(f"EduFed node {config.name!r} listening on http://{config.host}:{site.port} "
               f"(base URL {config.base_url}); data folder {config.data_dir}; "
               f"database {describe_database(config.effective_database_url)}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -47,6 +48,11 @@ async def test_serve_says_where_it_listens_and_fails_without_a_data_folder(tmp_p
     finally:
         server.terminate()
         assert await asyncio.wait_for(server.wait(), 30) == 0  # SIGTERM is a clean stop
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        status, _, err = await edufed("serve", "--data", str(data), "--port", str(taken.getsockname()[1]))
+    assert status == 2 and err.startswith("edufed: Cannot listen [port]: 127.0.0.1:") and "Traceback" not in err
     assert f"listening on http://127.0.0.1:{port}" in banner
     assert f"data folder {data.resolve()}" in banner
     kind = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
