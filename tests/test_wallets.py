@@ -90,6 +90,10 @@ async def test_metadata_names_the_endpoints_and_configurations(node: RunningNode
     assert server["issuer"] == node.base_url
     assert server["token_endpoint"] == f"{node.base_url}/openid4vci/token"
     assert server["pre-authorized_grant_anonymous_access_supported"] is True
+    # a wallet running in a browser on another site may read the metadata and ask for nonces
+    for method, path in (("GET", "/.well-known/openid-credential-issuer"), ("POST", "/openid4vci/nonce")):
+        async with node.http.request(method, f"{node.base_url}{path}", headers={"Origin": "https://w.example"}) as r:
+            assert r.headers["Access-Control-Allow-Origin"] == "*"
 
 
 async def test_a_wallet_receives_an_ldp_vc_bound_to_its_did_key(node: RunningNode) -> None:

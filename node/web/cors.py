@@ -43,6 +43,13 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     "/credits/systems": READ,
     "/credentials/status/{list}": READ,  # verifiers in a browser check revocation too
     "/openapi.json": READ,
+    # wallets in a browser (protocol section 16); the credential endpoint needs Authorization, so it is not here
+    "/.well-known/openid-credential-issuer": READ,
+    "/.well-known/oauth-authorization-server": READ,
+    "/openid4vci/offers/{reference}": READ,
+    "/openid4vci/token": VERIFY,
+    "/openid4vci/nonce": VERIFY,
+    "/credentials/offers/{id}": READ,
 }
 ALLOWED_HEADERS = ("accept", "accept-language", "content-type", "if-none-match")
 EXPOSED_HEADERS = "ETag, Link, Location, Retry-After"

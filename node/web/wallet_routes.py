@@ -26,7 +26,6 @@ from node.web.pages import html
 from node.web.services import SERVICES, require_admin, services
 
 NO_STORE = {"Cache-Control": "no-store"}
-PUBLIC = {"Access-Control-Allow-Origin": "*"}
 
 
 @dataclass(frozen=True)
@@ -85,15 +84,15 @@ async def offer_status(request: web.Request) -> web.Response:
 
 async def offer_object(request: web.Request) -> web.Response:
     answer = await request.app[WALLETS].offers.offer_object(request.match_info["reference"])
-    return web.json_response(answer, headers={**NO_STORE, **PUBLIC})
+    return web.json_response(answer, headers=NO_STORE)
 
 
 async def issuer_metadata(request: web.Request) -> web.Response:
-    return web.json_response(request.app[WALLETS].offers.issuer_metadata(), headers=PUBLIC)
+    return web.json_response(request.app[WALLETS].offers.issuer_metadata())
 
 
 async def authorization_server_metadata(request: web.Request) -> web.Response:
-    return web.json_response(request.app[WALLETS].offers.authorization_server_metadata(), headers=PUBLIC)
+    return web.json_response(request.app[WALLETS].offers.authorization_server_metadata())
 
 
 @oauth
