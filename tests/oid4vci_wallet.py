@@ -129,3 +129,10 @@ async def receive(http: aiohttp.ClientSession, wallet: PyWallet, offer_url: str,
     return received
 
 
+
+
+def presentation_key(wallet: PyWallet) -> Any:
+    """The wallet's Ed25519 key as the node's signing key type, to sign Data Integrity presentations."""
+    from node.trust.multikey import Ed25519Key
+
+    return Ed25519Key.from_pem(wallet.key.as_pem(private=True))

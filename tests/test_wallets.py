@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from joserfc import jwt
@@ -33,6 +34,7 @@ from tests.oid4vci_wallet import (
     credential_request,
     fetch_json,
     new_nonce,
+    presentation_key,
     read_offer,
     receive,
     token,
@@ -389,3 +391,92 @@ async def test_an_openwallet_foundation_wallet_follows_the_offer(node: RunningNo
         assert payload["credentialSubject"]["id"] == expected
     assert (await fetch_json(node.http, "GET", offer["status"])).body["state"] == "redeemed"
     assert await issued_count(node) == len(formats)
+
+
+async def open_request(http: Any, link: str, verifier: RunningNode) -> dict[str, Any]:
+    """What a wallet reads from an ``openid4vp://`` link: the request object, its signature checked with the
+    verifier's did:web key."""
+    query = parse_qs(urlsplit(link).query)
+    client_id = query["client_id"][0]
+    assert client_id == f"decentralized_identifier:{verifier.services.did}"
+    async with http.get(query["request_uri"][0]) as response:
+        assert response.status == 200 and response.content_type == "application/oauth-authz-req+jwt"
+        text = await response.text()
+    header = json.loads(base64.urlsafe_b64decode(text.split(".")[0] + "=="))
+    document = (await fetch_json(http, "GET", f"{verifier.base_url}/.well-known/did.json")).body
+    method = next(m for m in document["verificationMethod"] if m["id"] == header["kid"])
+    claims = jwt.decode(text, OKPKey.import_key(decode_public_multibase(method["publicKeyMultibase"])),
+                        algorithms=["EdDSA"]).claims
+    assert claims["client_id"] == client_id and claims["response_mode"] == "direct_post"
+    return dict(claims)
+
+
+def vp_for(wallet: PyWallet, credentials: list[dict[str, Any]], nonce: str, client_id: str) -> dict[str, Any]:
+    """The wallet's presentation for OpenID4VP (ldp_vc): challenge = nonce, domain = client_id."""
+    key = presentation_key(wallet)
+    presentation = {"@context": ["https://www.w3.org/ns/credentials/v2"], "type": ["VerifiablePresentation"],
+                    "holder": wallet.did, "verifiableCredential": credentials}
+    return sign(presentation, key, f"{wallet.did}#{key.public_multibase}", datetime.now(UTC),
+                proof_purpose="authentication", challenge=nonce, domain=client_id)
+
+
+async def present(http: Any, request: dict[str, Any], vp: dict[str, Any], state: str | None = None) -> Any:
+    form = {"vp_token": json.dumps({request["dcql_query"]["credentials"][0]["id"]: [vp]}),
+            "state": state or request["state"]}
+    return await fetch_json(http, "POST", request["response_uri"], data=form)
+
+
+async def ask(verifier: RunningNode, issuer: RunningNode) -> tuple[dict[str, Any], str]:
+    created = await fetch_json(verifier.http, "POST", f"{verifier.base_url}/presentations/requests",
+                               json={"types": ["OpenBadgeCredential"], "issuers": [issuer.services.did]})
+    assert created.status == 201, created.body
+    assert created.body["request"].startswith("openid4vp://?client_id=")
+    return await open_request(verifier.http, created.body["request"], verifier), created.body["result"]
+
+
+async def test_a_verifier_asks_a_wallet_through_openid4vp(tmp_path: Path, make_database_url: Any) -> None:
+    """[WAL-14] [WAL-15] [WAL-16] valid with credits; wrong nonce, unknown state, replay refused; then revoked,
+    then unknown when the issuer's status list is unreachable."""
+    no_cache = CredentialPolicy(status_cache_seconds=0.0)
+    issuer_node = running_node(tmp_path / "a", await make_database_url(), name="Issuer", credentials=no_cache)
+    a = await issuer_node.__aenter__()
+    stopped = False
+    try:
+        async with running_node(tmp_path / "b", await make_database_url(), name="Verifier",
+                                credentials=no_cache) as b:
+            wallet = PyWallet("ed25519")
+            first = (await receive(a.http, wallet, (await make_offer(a))["offer"]))["ldp_vc"]
+            second = (await receive(a.http, wallet, (await make_offer(a))["offer"]))["ldp_vc"]
+            request, result_url = await ask(b, a)
+            assert request["dcql_query"]["credentials"][0]["format"] == "ldp_vc"
+            assert (await fetch_json(b.http, "GET", result_url)).body == {"state": "pending"}
+            good = vp_for(wallet, [first], request["nonce"], request["client_id"])
+            wrong_nonce = await present(b.http, request, vp_for(wallet, [first], "other", request["client_id"]))
+            assert (wrong_nonce.status, wrong_nonce.body["error"]) == (400, "invalid_request")
+            wrong_audience = await present(b.http, request, vp_for(wallet, [first], request["nonce"], "x:y"))
+            assert wrong_audience.status == 400
+            unknown_state = await present(b.http, request, good, state="made-up")
+            assert (unknown_state.status, unknown_state.body["error"]) == (400, "invalid_request")
+            assert (await fetch_json(b.http, "GET", result_url)).body == {"state": "pending"}
+            answered = await present(b.http, request, good)
+            assert answered.status == 200, answered.body
+            verdict = (await fetch_json(b.http, "GET", result_url)).body
+            assert (verdict["state"], verdict["status"]) == ("done", "valid"), verdict
+            assert verdict["credits"]["total"]["value"] == "5"
+            assert (await present(b.http, request, good)).status == 400  # answered once
+            # revoked at the issuer: the next request says so
+            await set_status(a, first["id"], "revoked")
+            request, result_url = await ask(b, a)
+            assert (await present(b.http, request, vp_for(wallet, [first], request["nonce"],
+                                                          request["client_id"]))).status == 200
+            assert (await fetch_json(b.http, "GET", result_url)).body["status"] == "revoked"
+            # the issuer is gone: its status list cannot be fetched, so the status is unknown, never valid
+            await issuer_node.__aexit__(None, None, None)
+            stopped = True
+            request, result_url = await ask(b, a)
+            assert (await present(b.http, request, vp_for(wallet, [second], request["nonce"],
+                                                          request["client_id"]))).status == 200
+            assert (await fetch_json(b.http, "GET", result_url)).body["status"] == "unknown"
+    finally:
+        if not stopped:
+            await issuer_node.__aexit__(None, None, None)

@@ -205,3 +205,9 @@ class Offers:
             await WalletIssuance.filter(id=claim.id).update(credential_id=credential["id"])
             await WalletOffer.filter(id=offer.id).update(state="redeemed")
         return credential
+
+    async def record_result(self, offer: WalletOffer, result: dict[str, Any]) -> bool:
+        """Keep a presentation request's verdict, once and before the request expires."""
+        with self.store.bound():
+            return bool(await WalletOffer.filter(id=offer.id, state="pending", expires_at__gt=now_utc()).update(
+                state="redeemed", result=json.dumps(result, ensure_ascii=False)))

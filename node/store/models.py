@@ -213,16 +213,17 @@ class WalletOffer(Model):
     # pre-authorized code, the transaction code, the access token) are kept only as SHA-256 hashes.
 
     id = fields.CharField(max_length=64, primary_key=True)  # random handle of the status / exchange URL
-    kind = fields.CharField(max_length=16)  # openid4vci | exchange
+    kind = fields.CharField(max_length=16)  # openid4vci | exchange | presentation
     reference = fields.CharField(max_length=64, unique=True, null=True)  # SHA-256 of the credential_offer_uri handle
-    credential = fields.TextField()  # the credential as POST /credentials/issue takes it, without the subject id
+    credential = fields.TextField()  # the credential to issue (without subject id), or the presentation query
     formats = fields.CharField(max_length=128)  # the offered formats, comma-separated
-    code_hash = fields.CharField(max_length=64, unique=True, null=True)
+    code_hash = fields.CharField(max_length=64, unique=True, null=True)  # pre-authorized code, or OpenID4VP state
     tx_code_hash = fields.CharField(max_length=64, null=True)
     tx_failures = fields.IntField(default=0)
     token_hash = fields.CharField(max_length=64, unique=True, null=True)
     token_expires_at = fields.DatetimeField(null=True)
-    challenge = fields.CharField(max_length=64, null=True)  # the DID authentication challenge of an exchange
+    challenge = fields.CharField(max_length=64, null=True)  # an exchange's challenge, a presentation request's nonce
+    result = fields.TextField(null=True)  # a presentation request's verdict, once the wallet answered
     state = fields.CharField(max_length=16, default="pending")  # pending | redeemed | dead
     expires_at = fields.DatetimeField(db_index=True)
     created_at = fields.DatetimeField()

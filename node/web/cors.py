@@ -50,6 +50,10 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     "/openid4vci/token": VERIFY,
     "/openid4vci/nonce": VERIFY,
     "/credentials/offers/{id}": READ,
+    "/presentations/requests": VERIFY,
+    "/presentations/requests/{id}": READ,
+    "/openid4vp/requests/{reference}": READ,
+    "/openid4vp/response": VERIFY,
 }
 ALLOWED_HEADERS = ("accept", "accept-language", "content-type", "if-none-match")
 EXPOSED_HEADERS = "ETag, Link, Location, Retry-After"

@@ -13,11 +13,12 @@ from typing import Any
 import segno
 from aiohttp import web
 
-from node.catalog.records import node_signer
+from node.catalog.records import Signer, node_signer
 from node.credentials.exchanges import Exchanges
 from node.credentials.offers import Offers
 from node.credentials.openid4vc.errors import OAuthError
 from node.credentials.openid4vc.issuer import CONFIGURATIONS, CredentialOffers
+from node.credentials.openid4vc.verifier import REQUEST_TYPE, PresentationRequests
 from node.errors import EduFedError
 from node.json_text import parse_json
 from node.trust.admin_token import check_bearer
@@ -32,6 +33,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 class Wallets:
     offers: CredentialOffers
     exchanges: Exchanges
+    presentations: PresentationRequests
 
 
 WALLETS = web.AppKey("wallets", Wallets)
@@ -41,10 +43,15 @@ async def _wire(app: web.Application) -> AsyncIterator[None]:
     """Built once the node's services exist (this context runs after theirs)."""
     found = app[SERVICES]
     offers = Offers(found.store, found.credit_bank.issuer)
+
+    def signer() -> Signer:
+        return node_signer(found.config.base_url, found.keyring)
+
     app[WALLETS] = Wallets(
-        CredentialOffers(offers, found.credit_bank.issuer, found.config.base_url, found.config.languages,
-                         lambda: node_signer(found.config.base_url, found.keyring)),
+        CredentialOffers(offers, found.credit_bank.issuer, found.config.base_url, found.config.languages, signer),
         Exchanges(offers, found.credit_bank.issuer, found.federation.resolver, found.config.base_url),
+        PresentationRequests(offers, found.credit_bank, found.config.base_url, found.did, signer,
+                             found.config.limits.max_json_depth),
     )
     yield
 
@@ -120,6 +127,35 @@ async def credential(request: web.Request) -> web.Response:
     return web.json_response(answer, headers=NO_STORE)
 
 
+# ---- OpenID4VP -------------------------------------------------------------------------------------------------
+
+
+async def create_presentation_request(request: web.Request) -> web.Response:
+    found = services(request)
+    body = await read_json_object(request, found.config.limits.max_json_depth)
+    answer = await request.app[WALLETS].presentations.create(body)
+    return web.json_response(answer, status=201, headers={"Location": answer["result"], **NO_STORE})
+
+
+async def presentation_result(request: web.Request) -> web.Response:
+    answer = await request.app[WALLETS].presentations.result(request.match_info["id"])
+    return web.json_response(answer, headers=NO_STORE)
+
+
+async def request_object(request: web.Request) -> web.Response:
+    text = await request.app[WALLETS].presentations.request_object(request.match_info["reference"])
+    return web.Response(text=text, content_type=f"application/{REQUEST_TYPE}", headers=NO_STORE)
+
+
+@oauth
+async def presentation_response(request: web.Request) -> web.Response:
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise OAuthError("invalid_request", "send the response as application/x-www-form-urlencoded (direct_post)")
+    form = await request.post()
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    return web.json_response(await request.app[WALLETS].presentations.respond(fields), headers=NO_STORE)
+
+
 # ---- VC-API exchanges ------------------------------------------------------------------------------------------
 
 
@@ -177,6 +213,10 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/openid4vci/token", token)
     app.router.add_post("/openid4vci/nonce", nonce)
     app.router.add_post("/openid4vci/credential", credential)
+    app.router.add_post("/presentations/requests", create_presentation_request)
+    app.router.add_get("/presentations/requests/{id}", presentation_result)
+    app.router.add_get("/openid4vp/requests/{reference}", request_object)
+    app.router.add_post("/openid4vp/response", presentation_response)
     app.router.add_post("/exchanges", create_exchange)
     app.router.add_post("/exchanges/{id}", participate)
     app.router.add_get("/wallets/offer", offer_page)

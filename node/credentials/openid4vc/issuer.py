@@ -69,10 +69,16 @@ class Endpoints:
         return f"{self.base}/credentials/offers/{offer_id}"
 
 
+def derived(reference: str, purpose: str) -> str:
+    """A secret derived from a link's ``reference`` (the pre-authorized code, an OpenID4VP state), so that the
+    database needs to keep only hashes and the link's object can still be served again."""
+    digest = hmac.new(reference.encode("ascii"), purpose.encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
 def code_for(reference: str) -> str:
     """The pre-authorized code of the offer whose link carries ``reference``."""
-    digest = hmac.new(reference.encode("ascii"), b"pre-authorized_code", hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+    return derived(reference, "pre-authorized_code")
 
 
 def offer_formats(body: dict[str, Any]) -> list[str]:

@@ -27,6 +27,11 @@ def _jose_key(pem: bytes) -> OKPKey:
     return OKPKey.import_key(pem)
 
 
+def jose_key(signer: Signer) -> OKPKey:
+    """The node's signing key as a joserfc key (kept per key, so rotation takes effect at once)."""
+    return _jose_key(signer.key.to_pem())
+
+
 def vc_jwt(credential: dict[str, Any], signer: Signer, now: datetime) -> str:
     """The compact JWS of ``credential`` (its ``proof`` left out), signed as ``signer``."""
     payload = {k: v for k, v in credential.items() if k != "proof"}
@@ -39,4 +44,4 @@ def vc_jwt(credential: dict[str, Any], signer: Signer, now: datetime) -> str:
     if isinstance(subject, dict) and isinstance(subject.get("id"), str):
         claims["sub"] = subject["id"]
     header = {"alg": ALGORITHM, "typ": MEDIA_TYPE, "cty": "vc", "kid": signer.verification_method}
-    return jwt.encode(header, claims, _jose_key(signer.key.to_pem()), algorithms=[ALGORITHM])
+    return jwt.encode(header, claims, jose_key(signer), algorithms=[ALGORITHM])

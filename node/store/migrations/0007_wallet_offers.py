@@ -24,6 +24,7 @@ class Migration(migrations.Migration):
                 ('token_hash', fields.CharField(null=True, unique=True, max_length=64)),
                 ('token_expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('challenge', fields.CharField(null=True, max_length=64)),
+                ('result', fields.TextField(null=True, unique=False)),
                 ('state', fields.CharField(default='pending', max_length=16)),
                 ('expires_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
