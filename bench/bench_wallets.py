@@ -8,6 +8,9 @@ tests/oid4vci_wallet.py (Python, joserfc), talking real HTTP. Measured in one ru
   credential (authorization server metadata, issuer metadata, token, nonce, key proof, credential request), one
   wallet after another, p50 / p95 in ms; the registrar's ``POST /credentials/offers`` is made beforehand and not
   counted (it happens when the registrar issues, not when the learner scans);
+- presentation response → verdict available: the wallet's ``direct_post`` of a signed presentation of one
+  credential to an OpenID4VP request, then ``GET`` of the result URL (every check, status lists fetched over
+  loopback, the transcript), p50 / p95 in ms, beside ``POST /credentials/verify`` of the same credential;
 - 50 wallets (or ``--crowd``) redeeming 50 offers at once on the one worker: errors, and the time until the last
   holds its credential.
 
@@ -34,7 +37,8 @@ from aiohttp import web
 from node.app import create_app
 from node.bootstrap import init_node
 from tests.harness import free_port
-from tests.oid4vci_wallet import PyWallet, receive
+from tests.oid4vci_wallet import PyWallet, fetch_json, receive
+from tests.test_wallets import open_request_object, present, vp_for
 
 VC2 = "https://www.w3.org/ns/credentials/v2"
 OB3 = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
@@ -81,6 +85,26 @@ async def measure(http: aiohttp.ClientSession, base: str, admin: dict[str, str],
         assert received["ldp_vc"]["credentialSubject"]["id"] == wallet.did
     print(f"POST /credentials/issue (baseline), {n} in a row:      {quantiles(plain)}")
     print(f"offer scanned -> credential in the wallet, {n} in a row: {quantiles(scanned)}")
+    wallet = PyWallet()
+    held = (await receive(http, wallet, await offer(http, base, admin, 0)))["ldp_vc"]
+    verified: list[float] = []
+    answered: list[float] = []
+    for _ in range(n):
+        started = time.perf_counter()
+        async with http.post(f"{base}/credentials/verify", json={"verifiableCredential": held}) as reply:
+            assert reply.status == 200, await reply.text()
+        verified.append((time.perf_counter() - started) * 1000)
+        created = (await fetch_json(http, "POST", f"{base}/presentations/requests",
+                                    json={"types": ["OpenBadgeCredential"]})).body
+        request = await open_request_object(http, created["request"])
+        vp = vp_for(wallet, [held], request["nonce"], request["client_id"])
+        started = time.perf_counter()
+        assert (await present(http, request, vp)).status == 200
+        verdict = (await fetch_json(http, "GET", created["result"])).body
+        answered.append((time.perf_counter() - started) * 1000)
+        assert verdict["status"] == "valid", verdict
+    print(f"POST /credentials/verify (baseline), {n} in a row:     {quantiles(verified)}")
+    print(f"presentation response -> verdict, {n} in a row:        {quantiles(answered)}")
     links = [await offer(http, base, admin, i) for i in range(crowd)]
     started = time.perf_counter()
     results = await asyncio.gather(*(receive(http, PyWallet(), link) for link in links), return_exceptions=True)

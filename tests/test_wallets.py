@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import shutil
 import time
 from datetime import UTC, datetime, timedelta
@@ -396,14 +397,19 @@ async def test_an_openwallet_foundation_wallet_follows_the_offer(node: RunningNo
 async def open_request(http: Any, link: str, verifier: RunningNode) -> dict[str, Any]:
     """What a wallet reads from an ``openid4vp://`` link: the request object, its signature checked with the
     verifier's did:web key."""
+    assert parse_qs(urlsplit(link).query)["client_id"][0] == f"decentralized_identifier:{verifier.services.did}"
+    return await open_request_object(http, link)
+
+
+async def open_request_object(http: Any, link: str) -> dict[str, Any]:
     query = parse_qs(urlsplit(link).query)
     client_id = query["client_id"][0]
-    assert client_id == f"decentralized_identifier:{verifier.services.did}"
     async with http.get(query["request_uri"][0]) as response:
         assert response.status == 200 and response.content_type == "application/oauth-authz-req+jwt"
         text = await response.text()
     header = json.loads(base64.urlsafe_b64decode(text.split(".")[0] + "=="))
-    document = (await fetch_json(http, "GET", f"{verifier.base_url}/.well-known/did.json")).body
+    base = query["request_uri"][0].split("/openid4vp/")[0]
+    document = (await fetch_json(http, "GET", f"{base}/.well-known/did.json")).body
     method = next(m for m in document["verificationMethod"] if m["id"] == header["kid"])
     claims = jwt.decode(text, OKPKey.import_key(decode_public_multibase(method["publicKeyMultibase"])),
                         algorithms=["EdDSA"]).claims
@@ -432,6 +438,18 @@ async def ask(verifier: RunningNode, issuer: RunningNode) -> tuple[dict[str, Any
     assert created.status == 201, created.body
     assert created.body["request"].startswith("openid4vp://?client_id=")
     return await open_request(verifier.http, created.body["request"], verifier), created.body["result"]
+
+
+async def test_the_verify_page_shows_a_presentation_request_as_a_qr_code(node: RunningNode) -> None:
+    """[WAL-12] [WAL-14]"""
+    async with node.http.post(f"{node.base_url}/wallets/verify", data={"types": "OpenBadgeCredential"}) as response:
+        page = await response.text()
+        assert response.status == 201, page
+    assert "<svg" in page and "openid4vp://?client_id=" in page
+    answer = re.search(r'href="(/wallets/verify/[^"]+)"', page)
+    assert answer
+    async with node.http.get(node.base_url + answer.group(1)) as response:
+        assert response.status == 200 and "Waiting for the wallet" in await response.text()
 
 
 async def test_a_verifier_asks_a_wallet_through_openid4vp(tmp_path: Path, make_database_url: Any) -> None:
@@ -463,6 +481,9 @@ async def test_a_verifier_asks_a_wallet_through_openid4vp(tmp_path: Path, make_d
             verdict = (await fetch_json(b.http, "GET", result_url)).body
             assert (verdict["state"], verdict["status"]) == ("done", "valid"), verdict
             assert verdict["credits"]["total"]["value"] == "5"
+            async with b.http.get(f"{b.base_url}/wallets/verify/{result_url.rsplit('/', 1)[1]}") as response:
+                page = await response.text()
+                assert response.status == 200 and "Valid: every check passed" in page and wallet.did in page
             assert (await present(b.http, request, good)).status == 400  # answered once
             # revoked at the issuer: the next request says so
             await set_status(a, first["id"], "revoked")

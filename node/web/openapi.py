@@ -167,6 +167,11 @@ WALLET_OPERATIONS = (
     Operation("get", "/wallets/offer", "pages", "Staff page: offer a credential as a QR code", ok_type="text/html"),
     Operation("post", "/wallets/offer", "pages", "Make the offer and show its QR code", body=FORM, ok=201,
               ok_type="text/html", errors=(400, 401, 422)),
+    Operation("get", "/wallets/verify", "pages", "Verifier page: ask a wallet for a credential", ok_type="text/html"),
+    Operation("post", "/wallets/verify", "pages", "Start a presentation request and show its QR code", body=FORM,
+              ok=201, ok_type="text/html", errors=(400,)),
+    Operation("get", "/wallets/verify/{id}", "pages", "The answer to a presentation request, in words",
+              ok_type="text/html", errors=(404,)),
 )
 
 

@@ -203,6 +203,41 @@ async def offer_page(request: web.Request) -> web.Response:
     return html("wallet-offer.html", 201, **{**context, "offer": offer, "qr": qr_svg(offer["offerByReference"])})
 
 
+VERDICT_WORDS = {
+    "valid": "Valid: every check passed",
+    "revoked": "Revoked by its issuer",
+    "suspended": "Suspended by its issuer",
+    "unknown": "Unknown: the issuer's status list could not be checked",
+    "invalid": "Invalid: a check failed, or not what was asked for",
+}
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+async def verify_page(request: web.Request) -> web.Response:
+    """A verifier's page: start a presentation request, show it as a QR code; the answer page follows it."""
+    found = services(request)
+    context: dict[str, Any] = {"node": found.config, "request": None, "result": None, "qr": None, "page": None,
+                               "words": VERDICT_WORDS}
+    if request.method == "GET":
+        return html("wallet-verify.html", **context)
+    form = await request.post()
+    body = {"types": _names(str(form.get("types", ""))), "issuers": _names(str(form.get("issuers", "")))}
+    created = await request.app[WALLETS].presentations.create(body)
+    page = "/wallets/verify/" + created["result"].rsplit("/", 1)[1]
+    return html("wallet-verify.html", 201, **{**context, "request": created, "qr": qr_svg(created["request"]),
+                                              "page": page})
+
+
+async def verify_result_page(request: web.Request) -> web.Response:
+    found = services(request)
+    result = await request.app[WALLETS].presentations.result(request.match_info["id"])
+    return html("wallet-verify.html", node=found.config, request=None, result=result, qr=None, page=None,
+                words=VERDICT_WORDS)
+
+
 def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(_wire)
     app.router.add_post("/credentials/offers", create_offer)
@@ -221,4 +256,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/exchanges/{id}", participate)
     app.router.add_get("/wallets/offer", offer_page)
     app.router.add_post("/wallets/offer", offer_page)
+    app.router.add_get("/wallets/verify", verify_page)
+    app.router.add_post("/wallets/verify", verify_page)
+    app.router.add_get("/wallets/verify/{id}", verify_result_page)
 
