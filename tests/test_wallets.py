@@ -501,3 +501,28 @@ async def test_a_verifier_asks_a_wallet_through_openid4vp(tmp_path: Path, make_d
     finally:
         if not stopped:
             await issuer_node.__aexit__(None, None, None)
+
+
+async def test_presentation_requests_are_rate_limited(node: RunningNode) -> None:
+    """[WAL-14] anyone may start requests, but not without bound; nothing is stored for a refused one."""
+    url = f"{node.base_url}/presentations/requests"
+    statuses = [(await fetch_json(node.http, "POST", url, json={})).status for _ in range(31)]
+    assert statuses == [201] * 30 + [429]
+    refused = await fetch_json(node.http, "POST", url, json={"formats": ["dc+sd-jwt"]})
+    assert refused.status == 429 and refused.body["retryAfter"] > 0
+    with node.services.store.bound():
+        assert await WalletOffer.filter(kind="presentation").count() == 30
+
+
+async def test_bad_presentation_requests_get_problems(node: RunningNode) -> None:
+    """[WAL-14]"""
+    url = f"{node.base_url}/presentations/requests"
+    for body, field in (({"formats": ["dc+sd-jwt"]}, "formats"), ({"types": "OpenBadgeCredential"}, "types"),
+                        ({"issuers": [""]}, "issuers"), ({"targetUnit": 5}, "targetUnit"),
+                        ({"expiresIn": 10}, "expiresIn")):
+        reply = await fetch_json(node.http, "POST", url, json=body)
+        assert (reply.status, reply.body["field"]) == (400, field), reply.body
+    with node.services.store.bound():
+        assert await WalletOffer.all().count() == 0
+    unknown = await fetch_json(node.http, "GET", f"{url}/nope")
+    assert unknown.status == 404

@@ -153,7 +153,7 @@ WALLET_OPERATIONS = (
     Operation("post", "/openid4vci/credential", "wallets", "Credential endpoint: the credential bound to a key proof",
               body="application/json", errors=(400, 401), spec="16-wallets.md"),
     Operation("post", "/presentations/requests", "wallets", "Ask a wallet for a presentation (OpenID4VP, DCQL)",
-              body="application/json", ok=201, errors=(400, 413, 415), spec="16-wallets.md"),
+              body="application/json", ok=201, errors=(400, 413, 415, 429), spec="16-wallets.md"),
     Operation("get", "/presentations/requests/{id}", "wallets", "Result of a presentation request",
               errors=(404,), spec="16-wallets.md"),
     Operation("get", "/openid4vp/requests/{reference}", "wallets", "The signed request object (request_uri)",

@@ -6,6 +6,8 @@ The OAuth 2.0 / OpenID4VCI endpoints (token, nonce, credential) answer errors as
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +29,36 @@ from node.web.pages import html
 from node.web.services import SERVICES, require_admin, services
 
 NO_STORE = {"Cache-Control": "no-store"}
+REQUESTS_PER_MINUTE = 30  # presentation requests one client address may start, per worker
+
+
+class TooManyRequests(EduFedError):
+    status = 429
+    code = "too-many-requests"
+
+
+class RateLimit:
+    """At most ``limit`` events per client address in any ``window`` seconds (in memory, per worker): anyone may
+    start presentation requests, so no one may fill the database with them."""
+
+    def __init__(self, limit: int, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._seen: dict[str, deque[float]] = {}
+
+    def check(self, address: str) -> None:
+        now = time.monotonic()
+        if len(self._seen) > 10_000:  # bounded memory: forget addresses quiet for a window
+            self._seen = {a: q for a, q in self._seen.items() if q and now - q[-1] < self.window}
+        recent = self._seen.setdefault(address, deque())
+        while recent and now - recent[0] >= self.window:
+            recent.popleft()
+        if len(recent) >= self.limit:
+            retry = int(self.window - (now - recent[0])) + 1
+            raise TooManyRequests("Too many presentation requests from this address",
+                                  detail=f"at most {self.limit} a minute; try again in {retry} s",
+                                  extra={"retryAfter": retry})
+        recent.append(now)
 
 
 @dataclass(frozen=True)
@@ -34,6 +66,7 @@ class Wallets:
     offers: CredentialOffers
     exchanges: Exchanges
     presentations: PresentationRequests
+    limit: RateLimit
 
 
 WALLETS = web.AppKey("wallets", Wallets)
@@ -52,6 +85,7 @@ async def _wire(app: web.Application) -> AsyncIterator[None]:
         Exchanges(offers, found.credit_bank.issuer, found.federation.resolver, found.config.base_url),
         PresentationRequests(offers, found.credit_bank, found.config.base_url, found.did, signer,
                              found.config.limits.max_json_depth),
+        RateLimit(REQUESTS_PER_MINUTE),
     )
     yield
 
@@ -132,6 +166,7 @@ async def credential(request: web.Request) -> web.Response:
 
 async def create_presentation_request(request: web.Request) -> web.Response:
     found = services(request)
+    request.app[WALLETS].limit.check(request.remote or "")
     body = await read_json_object(request, found.config.limits.max_json_depth)
     answer = await request.app[WALLETS].presentations.create(body)
     return web.json_response(answer, status=201, headers={"Location": answer["result"], **NO_STORE})
@@ -223,6 +258,7 @@ async def verify_page(request: web.Request) -> web.Response:
                                "words": VERDICT_WORDS}
     if request.method == "GET":
         return html("wallet-verify.html", **context)
+    request.app[WALLETS].limit.check(request.remote or "")
     form = await request.post()
     body = {"types": _names(str(form.get("types", ""))), "issuers": _names(str(form.get("issuers", "")))}
     created = await request.app[WALLETS].presentations.create(body)
