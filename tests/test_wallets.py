@@ -11,16 +11,19 @@ import base64
 import json
 import re
 import shutil
+import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OKPKey
 
+from node.bootstrap import init_node
 from node.config import CredentialPolicy
 from node.credentials.openid4vc.keys import did_jwk
 from node.credentials.wallet import Wallet
@@ -28,7 +31,7 @@ from node.store.models import IssuedCredential, WalletOffer
 from node.trust.did import did_key_document
 from node.trust.multikey import Ed25519Key, decode_public_multibase
 from node.trust.proofs import sign
-from tests.harness import RunningNode, running_node
+from tests.harness import RunningNode, free_port, running_node
 from tests.interop_verifier import INTEROP_DIR
 from tests.oid4vci_wallet import (
     PyWallet,
@@ -42,6 +45,7 @@ from tests.oid4vci_wallet import (
     unsigned_jwt,
 )
 from tests.test_credentials import achievement_credential, set_status, verify_on
+from tests.test_workers import healthy, serve
 
 LDP = "OpenBadgeCredential_ldp_vc"
 JWT = "OpenBadgeCredential_jwt_vc_json"
@@ -526,3 +530,41 @@ async def test_bad_presentation_requests_get_problems(node: RunningNode) -> None
         assert await WalletOffer.all().count() == 0
     unknown = await fetch_json(node.http, "GET", f"{url}/nope")
     assert unknown.status == 404
+
+
+async def test_a_worker_killed_mid_flow_loses_nothing_the_wallet_can_finish(tmp_path: Path,
+                                                                            make_database_url: Any) -> None:
+    """[WAL-13] Two `edufed serve` workers of one node on one database: the wallet trades its code at the first,
+    which is then killed, and gets its nonce and credential from the second."""
+    port, other = free_port(), free_port()
+    config, admin_token = await init_node(tmp_path / "a", base_url=f"http://127.0.0.1:{port}", name="A",
+                                          database_url=await make_database_url(), allow_private_networks=True)
+    first = serve(config.data_dir, port, tmp_path / "a1.log")
+    second = serve(config.data_dir, other, tmp_path / "a2.log")
+    try:
+        await healthy(port)
+        await healthy(other)
+        async with aiohttp.ClientSession() as http:
+            made = await fetch_json(http, "POST", f"{config.base_url}/credentials/offers", json={
+                "credential": template()}, headers={"Authorization": f"Bearer {admin_token}"})
+            assert made.status == 201, made.body
+            offer = await read_offer(http, made.body["offer"])
+            granted = await token(http, offer)
+            assert granted.status == 200, granted.body
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+            second_worker = {"nonce_endpoint": f"http://127.0.0.1:{other}/openid4vci/nonce",
+                             "credential_endpoint": f"http://127.0.0.1:{other}/openid4vci/credential"}
+            wallet = PyWallet()
+            proof = wallet.proof(config.base_url, await new_nonce(http, second_worker))
+            reply = await credential_request(http, second_worker, granted.body["access_token"],
+                                             {"credential_configuration_id": LDP, "proofs": {"jwt": [proof]}})
+            assert reply.status == 200, reply.body
+            assert reply.body["credentials"][0]["credential"]["credentialSubject"]["id"] == wallet.did
+            state = await fetch_json(http, "GET", made.body["status"].replace(f":{port}/", f":{other}/"))
+            assert state.body["state"] == "redeemed"
+    finally:
+        for process in (first, second):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(10)
