@@ -25,7 +25,15 @@ from urllib.parse import quote
 
 from node.catalog.records import Signer
 from node.credentials.issuance import OB3_CONTEXT, CredentialIssuer
-from node.credentials.offers import TOKEN_SECONDS, Offers, check_template, expires_in, now_utc, secret_hash
+from node.credentials.offers import (
+    MAX_TX_FAILURES,
+    TOKEN_SECONDS,
+    Offers,
+    check_template,
+    expires_in,
+    now_utc,
+    secret_hash,
+)
 from node.credentials.openid4vc.errors import OAuthError
 from node.credentials.openid4vc.jwt_vc import vc_jwt
 from node.credentials.openid4vc.keys import PROOF_ALGORITHMS, verify_key_proof
@@ -235,7 +243,7 @@ class CredentialOffers:
                 raise OAuthError("invalid_request", "this offer needs the transaction code (tx_code)")
             if not hmac.compare_digest(secret_hash(tx_code), offer.tx_code_hash):
                 failures = await self.offers.count_tx_failure(offer)
-                left = max(0, 5 - failures)
+                left = max(0, MAX_TX_FAILURES - failures)
                 raise OAuthError("invalid_grant", f"wrong transaction code; {left} tries left" if left
                                  else "wrong transaction code; the offer is now void")
         token = secrets.token_urlsafe(32)
