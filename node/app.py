@@ -20,6 +20,7 @@ from node.web import (
     credential_routes,
     federation_routes,
     identity_routes,
+    limits,
     oai_routes,
     openapi,
     operations,
@@ -50,6 +51,7 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
     """The node's application; opens its own store unless one is handed in (tests share one)."""
     app = web.Application(middlewares=[problem_middleware], client_max_size=config.limits.max_body_bytes)
     app[MAX_BODY] = config.limits.max_body_bytes
+    limits.setup(app, config.limits)
     keyring = KeyRing(config.keys_dir)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

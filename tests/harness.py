@@ -15,7 +15,7 @@ from aiohttp import web
 
 from node.app import create_app
 from node.bootstrap import ADMIN_TOKEN_FILE, init_node
-from node.config import CONFIG_FILE, CredentialPolicy, FederationPolicy, NodeConfig, load, save
+from node.config import CONFIG_FILE, CredentialPolicy, FederationPolicy, Limits, NodeConfig, load, save
 from node.web.services import SERVICES, Services
 
 
@@ -90,6 +90,7 @@ async def running_node(
     *,
     federation: FederationPolicy = FAST,
     credentials: CredentialPolicy | None = None,
+    limits: Limits | None = None,
 ) -> AsyncIterator[RunningNode]:
     """A node served on loopback; a data folder that already exists is served again (a restart)."""
     if (data_dir / CONFIG_FILE).exists():
@@ -101,7 +102,8 @@ async def running_node(
             data_dir, base_url=f"http://127.0.0.1:{port}", name=name, database_url=database_url,
             allow_private_networks=True,
         )
-    config = replace(config, federation=federation, credentials=credentials or config.credentials)
+    config = replace(config, federation=federation, credentials=credentials or config.credentials,
+                     limits=limits or config.limits)
     save(config)
     app = create_app(config)
     runner = web.AppRunner(app)

@@ -183,10 +183,10 @@ def test_i18n_direction_as_datatype() -> None:
 
 
 def test_poison_graph_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(canon, "MAX_N_DEGREE_CALLS", 1)
+    monkeypatch.setattr(canon, "MAX_CANONICALIZATION_WORK", 1)
     document = _course()
     document["audience"] = [{"type": "Audience"}, {"type": "Audience"}]
-    with pytest.raises(canon.CanonicalizationLimitError):
+    with pytest.raises(canon.CanonicalizationBudgetError):
         canonicalize(document)
 
 
