@@ -75,6 +75,7 @@ def poison_requests(node: RunningNode, signer: poison.Signer, shape: str, size: 
 
 
 async def test_every_poison_graph_is_refused_or_answered_within_five_seconds(node: RunningNode) -> None:
+    """[SEC-17] [PRF-5]"""
     signer = poison.Signer()
     for shape in poison.SHAPES:
         for size in poison.SIZES:
@@ -93,7 +94,7 @@ async def test_every_poison_graph_is_refused_or_answered_within_five_seconds(nod
 
 
 async def test_a_credential_holding_a_ring_of_eighty_blank_nodes_verifies(node: RunningNode) -> None:
-    """The budget counts work, not Hash N-Degree Quads calls: a ring of 80 (which the old bound refused) passes."""
+    """[SEC-17] The budget counts work, not Hash N-Degree Quads calls: a ring of 80 (refused before) passes."""
     signer = poison.Signer()
     draft = signer.credential()
     draft["credentialSubject"]["knows"] = poison.nodes("ring", 80, "knows")
@@ -126,6 +127,7 @@ async def test_a_valid_credential_verifies_while_eight_poison_credentials_are_in
 
 
 async def test_a_burst_from_one_address_gets_429_and_other_clients_are_still_served(node: RunningNode) -> None:
+    """[SEC-19]"""
     signer = poison.Signer()
     url = f"{node.base_url}/credentials/verify"
     burst = [asyncio.ensure_future(post(node.http, url, {"verifiableCredential": signer.poison_credential(
@@ -145,6 +147,7 @@ async def test_a_burst_from_one_address_gets_429_and_other_clients_are_still_ser
 
 
 async def test_all_clients_together_are_capped_with_503(tmp_path: Path, database_url: str) -> None:
+    """[SEC-19]"""
     async with running_node(tmp_path / "node", database_url, limits=Limits(verify_total=2)) as node:
         signer = poison.Signer()
         url = f"{node.base_url}/credentials/verify"
@@ -173,6 +176,7 @@ def unbounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("unbounded")
 async def test_work_stops_when_its_client_goes_away(node: RunningNode) -> None:
+    """[SEC-18]"""
     signer = poison.Signer()
     request: Awaitable[Any] = post(node.http, f"{node.base_url}/credentials/verify",
                                    {"verifiableCredential": signer.poison_credential("clique", 12)})
@@ -186,6 +190,7 @@ async def test_work_stops_when_its_client_goes_away(node: RunningNode) -> None:
 
 @pytest.mark.usefixtures("unbounded")
 async def test_work_past_its_time_is_stopped_with_503(tmp_path: Path, database_url: str) -> None:
+    """[SEC-18]"""
     async with running_node(tmp_path / "node", database_url, limits=Limits(work_seconds=0.5)) as node:
         signer = poison.Signer()
         status, answer, seconds, headers = await post(

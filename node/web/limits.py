@@ -67,13 +67,14 @@ ADMISSION = web.AppKey("admission", Admission)
 
 def _refusal(status: int, limits: Limits) -> web.Response:
     if status == 429:
+        kind = PROBLEM_BASE + "rate-limited"
         title = "Too many verifications from this client"
         detail = f"at most {limits.verify_per_client} verifications at once per client address"
     else:
+        kind = PROBLEM_BASE + "overloaded"
         title = "Too many verifications in progress"
         detail = f"this node verifies at most {limits.verify_total} documents at once"
-    problem: dict[str, Any] = {"type": PROBLEM_BASE + ("rate-limited" if status == 429 else "overloaded"),
-                               "title": title, "status": status, "detail": detail}
+    problem: dict[str, Any] = {"type": kind, "title": title, "status": status, "detail": detail}
     return problem_response(problem, {"Retry-After": str(limits.retry_after_seconds)})
 
 
