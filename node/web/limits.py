@@ -1,6 +1,11 @@
 """How much work a request may cause: admission caps on unauthenticated verification, and every request's
 work allowance (a deadline and a cancel flag that canonicalization checks as it goes, see node/work.py).
 
+Worker threads share one interpreter lock: a node switches threads every millisecond (not Python's 5 ms), so
+the event loop and a cheap verification are not held up behind expensive ones. A process per job would also
+use every core but costs a typical verification twice its time (pickling and a round trip), measured in
+``bench/bench_poison.py``; cooperative stopping frees a thread as fast as killing a process would.
+
 Why concurrency caps and not a rate: a verification costs from 1 ms (a credential) to the canonicalization
 budget (a poison graph, a few hundred ms), so what must be shared fairly is the work in flight. Each client
 address gets ``verify_per_client`` verifications at once, all clients together ``verify_total``; beyond them
@@ -14,6 +19,7 @@ check; its worker thread is free again.
 from __future__ import annotations
 
 import asyncio
+import sys
 import weakref
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +38,10 @@ VERIFICATION_PATHS = frozenset({"/credentials/verify", "/presentations/verify", 
 WATCH_SECONDS = 0.05
 # Worker threads beyond the verification cap: publishing, the inbox and admin work always find one free.
 RESERVED_THREADS = 8
+# How long a thread may hold the GIL while another waits (Python's default is 5 ms). With eight poison
+# verifications running, the default left /healthz and a valid verification waiting 0.4-1.2 s; at 1 ms they
+# answer in about 0.1 s (bench/bench_poison.py).
+SWITCH_INTERVAL_SECONDS = 0.001
 
 LIMITS = web.AppKey("limits", Limits)
 
@@ -126,6 +136,7 @@ def setup(app: web.Application, limits: Limits) -> None:
         # asyncio.to_thread uses the loop's default executor (min(32, cores + 4) threads): fewer than the
         # verifications admitted, so a burst would queue publishing behind it. One per loop; the loop shuts it
         # down when it closes.
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         loop = asyncio.get_running_loop()
         if loop not in _EXECUTORS:
             _EXECUTORS[loop] = ThreadPoolExecutor(max_workers=limits.verify_total + RESERVED_THREADS,
