@@ -118,8 +118,9 @@ async def test_a_valid_credential_verifies_while_eight_poison_credentials_are_in
         status, verdict, seconds, _ = await post(node.http, url, {"verifiableCredential": signer.credential()})
         assert status == 200 and verdict["verified"], verdict
         assert seconds < 5, f"the valid credential waited {seconds:.1f} s"
-        for status, answer, _, _ in await asyncio.gather(*in_flight):
-            assert (status, answer["title"]) == (422, BUDGET_TITLE)
+        for status, answer, seconds, _ in await asyncio.gather(*in_flight):  # refused: budget or time spent
+            assert (status, answer["title"]) in ((422, BUDGET_TITLE), (503, "Work time limit exceeded")), answer
+            assert seconds < 5
     finally:
         for http in attackers:
             await http.close()
