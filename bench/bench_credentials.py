@@ -47,7 +47,7 @@ from node.catalog.records import node_signer
 from node.config import CredentialPolicy, NodeConfig
 from node.credentials.service import CreditBank
 from node.credentials.wallet import Wallet
-from node.federation.resolver import DidResolver
+from node.net.did_resolver import DidResolver
 from node.trust.keyring import KeyRing
 from node.trust.multikey import decode_multibase, verify_signature
 from node.trust.proofs import verify

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from node.config import DEFAULT_PORT, NodeConfig, default_database_url, normalize_base_url, save
 from node.errors import Conflict
 from node.store.records import Store
+from node.trust.admin_token import new_token, token_hash
 from node.trust.keyring import KeyRing
-from node.web.auth import new_token, token_hash
 
 ADMIN_TOKEN_FILE = "admin-token"
 

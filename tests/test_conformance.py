@@ -16,7 +16,7 @@ import pytest
 
 from node.conformance.checks import CHECKS, CheckResult, Probe, run_checks
 from node.conformance.report import exit_code, requirements, to_text
-from node.federation.safe_client import FetchPolicy, SafeClient
+from node.net.client import FetchPolicy, SafeClient
 from node.trust.multikey import Ed25519Key
 from tests.broken_node import BREAKS, TAMPERED, broken_node, publish_sample
 from tests.conftest import MakeDatabaseUrl

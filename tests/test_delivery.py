@@ -17,7 +17,7 @@ from node.catalog.records import node_signer
 from node.federation import delivery
 from node.federation.delivery import RFC9421, Deliverer
 from node.federation.http_signatures import parse_signature, verify_signature_params
-from node.federation.safe_client import FetchPolicy, SafeClient
+from node.net.client import FetchPolicy, SafeClient
 from node.store.models import Delivery
 from node.store.records import Store
 from node.trust.did import build_did_document, did_web_from_base_url, find_verification_method

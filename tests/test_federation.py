@@ -20,7 +20,7 @@ from node.catalog.importer import import_file
 from node.catalog.records import node_signer
 from node.federation import sync
 from node.federation.http_signatures import sign_rfc9421
-from node.federation.safe_client import FetchError
+from node.net.client import FetchError
 from node.store import feed
 from node.store.models import Delivery
 from node.trust.multikey import Ed25519Key

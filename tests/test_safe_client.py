@@ -25,14 +25,14 @@ from node.federation.http_signatures import (
     sign_rfc9421,
     verify_signature_params,
 )
-from node.federation.safe_client import (
+from node.net.addresses import is_private_host, is_public_address
+from node.net.client import (
     AddressRefused,
     FetchError,
     FetchPolicy,
     SafeClient,
     _Guard,
     _GuardedResolver,
-    is_public_address,
 )
 from node.trust.multikey import Ed25519Key
 from node.trust.rsa_keys import RsaKey
@@ -442,3 +442,22 @@ async def test_signed_posts_verify_on_a_real_server() -> None:
     assert refused.status == 401
     assert json.loads(refused.body)["field"] == "Signature"
     assert outcomes == ["rfc9421", "cavage", "Content-Digest does not match the body (digest mismatch)"]
+
+
+@pytest.mark.parametrize(
+    ("host", "private"),
+    [
+        ("localhost:8001", True),
+        ("api.localhost", True),
+        ("127.0.0.1:9499", True),
+        ("10.0.0.1", True),
+        ("100.64.0.1", True),  # CGNAT: the old resolver rule called it public, the client refused it
+        ("[::ffff:127.0.0.1]:8000", True),  # IPv4-mapped loopback
+        ("[::1]", True),
+        ("169.254.169.254", True),
+        ("93.184.215.14:443", False),
+        ("learn.helsinki.example", False),  # a name is judged by its addresses when connecting
+    ],
+)
+def test_one_private_host_rule_for_resolver_and_client(host: str, private: bool) -> None:
+    assert is_private_host(host) is private

@@ -31,9 +31,9 @@ from node.federation.http_signatures import (
     signature_base,
     verify_signature_params,
 )
-from node.federation.resolver import DidResolver
-from node.federation.safe_client import SafeClient
 from node.federation.sync import digest
+from node.net.client import SafeClient
+from node.net.did_resolver import DidResolver
 from node.store.feed import FeedEntry
 from node.store.models import Delivery
 from node.trust.did import did_web_from_base_url, find_verification_method

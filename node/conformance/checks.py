@@ -30,9 +30,9 @@ from rdflib.compare import isomorphic
 from node.credentials.bitstring import MIN_ENTRIES
 from node.credentials.bitstring import decode as decode_bitstring
 from node.errors import EduFedError
-from node.federation.safe_client import FetchError, FetchResponse, SafeClient
 from node.ld.contexts import DATA_INTEGRITY_CONTEXT, EDUFED_CONTEXT, context_bytes, manifest
 from node.ld.rdf import to_graph
+from node.net.client import FetchError, FetchResponse, SafeClient
 from node.trust.did import did_web_from_base_url
 from node.trust.multikey import decode_public_multibase
 from node.trust.proofs import verify

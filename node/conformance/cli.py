@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from node.conformance.checks import Probe, run_checks
 from node.conformance.report import exit_code, to_json, to_text
-from node.federation.safe_client import FetchPolicy, SafeClient
+from node.net.client import FetchPolicy, SafeClient
 
 # Contexts such as schema.org are larger than a federation answer; the checker reads them whole.
 MAX_BYTES = 8 * 1024 * 1024

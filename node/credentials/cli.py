@@ -13,12 +13,12 @@ from node.credentials.issuance import EDUFED_CREDENTIALS_CONTEXT, OB3_CONTEXT
 from node.credentials.service import CreditBank
 from node.credentials.verification import CredentialVerifier, StatusCache, Verdict
 from node.errors import BadRequest
-from node.federation.resolver import DidResolver
-from node.federation.safe_client import FetchPolicy, SafeClient
+from node.json_text import parse_json
 from node.ld.contexts import CREDENTIALS_V2_CONTEXT
+from node.net.client import FetchPolicy, SafeClient
+from node.net.did_resolver import DidResolver
 from node.store.records import Store
 from node.trust.keyring import KeyRing
-from node.web.inputs import parse_json
 
 CREDIT_SYSTEMS = "https://w3id.org/edufed/credit-systems/"
 

@@ -13,8 +13,8 @@ from node.credentials.issuance import CredentialIssuer
 from node.credentials.status import StatusRegistry
 from node.credentials.transcript import build_transcript
 from node.credentials.verification import CredentialVerifier, StatusCache
-from node.federation.resolver import DidResolver
-from node.federation.safe_client import SafeClient
+from node.net.client import SafeClient
+from node.net.did_resolver import DidResolver
 from node.store.models import Record
 from node.store.records import Store
 from node.trust.did import did_web_from_base_url

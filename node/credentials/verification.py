@@ -17,9 +17,9 @@ from typing import Any
 from node.credentials.bitstring import Bitstring, decode
 from node.credentials.issuance import ACHIEVEMENT_TYPES, types_of
 from node.errors import PROBLEM_BASE, EduFedError
-from node.federation.resolver import DidResolver
-from node.federation.safe_client import FetchError, SafeClient
 from node.ld.contexts import CREDENTIALS_V2_CONTEXT
+from node.net.client import FetchError, SafeClient
+from node.net.did_resolver import DidResolver
 from node.trust.proofs import VerificationResult, proof_methods, verify
 
 MAX_CREDENTIALS_PER_PRESENTATION = 50

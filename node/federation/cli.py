@@ -14,9 +14,9 @@ from node.federation import activities
 from node.federation.delivery import RFC9421
 from node.federation.mirror import Mirror
 from node.federation.peers import PeerBook, PeerView
-from node.federation.resolver import DidResolver
-from node.federation.safe_client import FetchPolicy, SafeClient
 from node.federation.sync import Syncer
+from node.net.client import FetchPolicy, SafeClient
+from node.net.did_resolver import DidResolver
 from node.store.models import Delivery
 from node.store.records import Store
 

@@ -31,7 +31,7 @@ from node.catalog.records import Signer
 from node.config import NodeConfig
 from node.federation.activities import ACTIVITY_MEDIA_TYPE, actor_id, note_activity, record_activity
 from node.federation.http_signatures import sign_cavage, sign_rfc9421
-from node.federation.safe_client import FetchError, SafeClient
+from node.net.client import FetchError, SafeClient
 from node.store.feed import FeedEntry, entries_after, take
 from node.store.models import Counter, Delivery, Follower, Record
 from node.store.records import Store

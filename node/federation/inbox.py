@@ -25,8 +25,8 @@ from node.federation.delivery import CAVAGE, RFC9421, Deliverer
 from node.federation.http_signatures import SignatureError, parse_signature, verify_signature_params
 from node.federation.mirror import Mirror
 from node.federation.peers import PeerBook
-from node.federation.resolver import DidResolver, did_web_host
-from node.federation.safe_client import FetchError, SafeClient
+from node.net.client import FetchError, SafeClient
+from node.net.did_resolver import DidResolver, did_web_host
 from node.store.models import Follower, SeenActivity
 from node.store.records import Store
 from node.trust.did import find_verification_method

@@ -16,7 +16,7 @@ from node.catalog.indexing import index_entry
 from node.catalog.records import PUBLISHABLE_TYPES, to_stored
 from node.catalog.validation import validate_document
 from node.errors import EduFedError, Forbidden, Unprocessable
-from node.federation.resolver import DidResolver
+from node.net.did_resolver import DidResolver
 from node.store.records import Store
 from node.trust.did import did_web_from_base_url
 from node.trust.proofs import VerificationResult, proof_methods, verify

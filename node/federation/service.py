@@ -23,9 +23,9 @@ from node.federation.discovery import NODEINFO_SCHEMA
 from node.federation.inbox import Inbox
 from node.federation.mirror import Mirror
 from node.federation.peers import PeerBook
-from node.federation.resolver import DidResolver
-from node.federation.safe_client import FetchError, FetchPolicy, SafeClient
 from node.federation.sync import Syncer, digest
+from node.net.client import FetchError, FetchPolicy, SafeClient
+from node.net.did_resolver import DidResolver
 from node.store.models import Delivery, Peer, SeenActivity
 from node.store.records import Store
 from node.trust.rsa_keys import load_or_create_rsa_key

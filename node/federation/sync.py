@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 from node.federation.activities import seq_of
 from node.federation.mirror import Mirror
 from node.federation.peers import PeerBook
-from node.federation.safe_client import FetchError, SafeClient
+from node.net.client import FetchError, SafeClient
 from node.store.models import Peer
 from node.store.records import Store
 

@@ -25,8 +25,8 @@ from node.catalog.importer import Preparer, Rejection, Row
 from node.catalog.records import node_signer
 from node.config import NodeConfig
 from node.errors import BadRequest
-from node.federation.safe_client import FetchError, FetchPolicy, SafeClient
 from node.ld.contexts import EDUFED_CONTEXT
+from node.net.client import FetchError, FetchPolicy, SafeClient
 from node.store.records import Store, StoredRecord
 from node.trust.keyring import KeyRing
 

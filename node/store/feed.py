@@ -10,14 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from tortoise.expressions import F
 
 from node.store.models import Activity, Counter
-
-if TYPE_CHECKING:
-    from node.store.records import StoredRecord
 
 FEED = "feed"
 
@@ -31,7 +28,19 @@ class FeedEntry:
     published: datetime
 
 
-def activity_type(record: StoredRecord) -> str:
+class RecordChange(Protocol):
+    """What the feed needs of a written record (``StoredRecord`` is one), so the feed does not import the
+    record store that calls it."""
+
+    @property
+    def iri(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def deleted(self) -> bool: ...
+
+
+def activity_type(record: RecordChange) -> str:
     if record.deleted:
         return "Delete"
     return "Create" if record.version == 1 else "Update"
@@ -46,7 +55,7 @@ async def take(name: str, count: int) -> int:
     return int(row.value) - count + 1
 
 
-async def append_to_feed(records: Sequence[StoredRecord]) -> None:
+async def append_to_feed(records: Sequence[RecordChange]) -> None:
     """Add the activities of these record changes to the outbox (call inside the writing transaction)."""
     if not records:
         return

@@ -12,9 +12,9 @@ from node.errors import BadRequest, NotFound, UnsupportedMediaType
 from node.federation import activities
 from node.federation.activities import ACTIVITY_MEDIA_TYPE, AS_CONTEXT, record_activity
 from node.federation.discovery import actor_document, nodeinfo, nodeinfo_links, webfinger
+from node.json_text import parse_json
 from node.store import feed
 from node.store.models import Follower
-from node.web.inputs import parse_json
 from node.web.services import Services, services
 
 ACTIVITY_TYPES = ("application/activity+json", "application/ld+json", "application/json")

@@ -21,9 +21,9 @@ from node.catalog.indexing import index_entry, texts
 from node.catalog.search import EARTH_RADIUS_KM, bounding_box, cursor_for, distance_km, parse_query
 from node.config import DEFAULT_TILE_ATTRIBUTION, DEFAULT_TILE_URL, NodeConfig
 from node.errors import EduFedError
+from node.json_text import parse_json
 from node.ld.contexts import vocab_dir
 from node.store.records import StoredRecord
-from node.web.inputs import parse_json
 from node.web.services import services
 
 HERE = Path(__file__).parent

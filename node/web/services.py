@@ -14,8 +14,8 @@ from node.config import NodeConfig
 from node.credentials.service import CreditBank
 from node.federation.service import Federation
 from node.store.records import Store
+from node.trust.admin_token import check_bearer
 from node.trust.keyring import KeyRing
-from node.web.auth import check_bearer
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ the right relation, not revoked when the proof was made) happen in ``node.trust.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import time
 from collections.abc import Iterable
@@ -17,7 +16,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from node.errors import EduFedError, Unprocessable
-from node.federation.safe_client import FetchError, SafeClient
+from node.net.addresses import is_private_host
+from node.net.client import FetchError, SafeClient
 from node.store.models import CachedDidDocument
 from node.store.records import Store
 from node.trust.did import did_key_document, did_web_document_url, lists_method
@@ -34,17 +34,6 @@ def did_web_host(did: str) -> str:
     if not did.startswith("did:web:") or ":" in did.removeprefix("did:web:"):
         raise DidResolutionError("Unsupported DID", detail=f"{did} is not a did:web of an origin", field="did")
     return unquote(did.removeprefix("did:web:"))
-
-
-def is_private_host(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    if name in ("localhost",) or name.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(name.strip("[]"))
-    except ValueError:
-        return False
-    return address.is_private or address.is_loopback or address.is_link_local
 
 
 class DidResolver:

@@ -34,15 +34,12 @@ from aiohttp.resolver import DefaultResolver
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from node.net.addresses import is_public_address
 
 _ALLOWED_SCHEMES = ("http", "https")
 _REDIRECTS = (301, 302, 303, 307, 308)
 _PERMANENT_STATUSES = (404, 410)
 _CHUNK = 64 * 1024
-_CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
 _CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
 DEFAULT_ACCEPT = "application/activity+json, application/ld+json;q=0.9, application/json;q=0.8"
 
@@ -90,26 +87,6 @@ class FetchResponse:
 
 
 # -- the address guard ------------------------------------------------------------------------------------------
-
-
-def is_public_address(ip: IPAddress) -> bool:
-    """True for a globally routable unicast address; False for loopback, private, link-local, CGNAT, multicast,
-    reserved, unspecified, and IPv6 forms that stand for a refused IPv4 address (mapped, NAT64, 6to4, Teredo)."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return is_public_address(ip.ipv4_mapped)
-        if ip in _NAT64:
-            return is_public_address(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-        if ip.sixtofour is not None and not is_public_address(ip.sixtofour):
-            return False
-        if ip.teredo is not None and not is_public_address(ip.teredo[1]):
-            return False
-        if ip in _SITE_LOCAL or ip.scope_id:
-            return False
-    elif ip in _CGNAT:
-        return False
-    flags = (ip.is_loopback, ip.is_private, ip.is_link_local, ip.is_multicast, ip.is_unspecified, ip.is_reserved)
-    return not any(flags) and ip.is_global
 
 
 class _Guard:
