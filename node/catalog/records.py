@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from node import work
 from node.catalog.validation import validate_document
 from node.errors import Unprocessable
+from node.ld import work
 from node.ld.canon import canonicalize
 from node.ld.contexts import DATA_INTEGRITY_CONTEXT, EDUFED_CONTEXT, RECORD_CONTEXT, context_path
 from node.ld.loader import UnknownContextError

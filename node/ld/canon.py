@@ -30,8 +30,8 @@ from pyld import jsonld
 from pyld.canon import URDNA2015, permutations
 from pyld.identifier_issuer import IdentifierIssuer
 
-from node import work
 from node.errors import BadRequest, EduFedError, Unprocessable
+from node.ld import work
 from node.ld.contexts import bundled_iris, context_document
 from node.ld.loader import frozen_document_loader
 
@@ -489,7 +489,7 @@ def canonicalize_dataset(dataset: Dataset) -> str:
     """Canonical N-Quads (RDFC-1.0) of a pyld dataset; the dataset is consumed.
 
     Raises :class:`CanonicalizationBudgetError` past the work budget, and the current request's
-    :class:`~node.work.WorkTimeout` / :class:`~node.work.WorkCancelled` as soon as its allowance ends.
+    :class:`~node.ld.work.WorkTimeout` / :class:`~node.ld.work.WorkCancelled` as soon as its allowance ends.
     """
     try:
         return RDFC10().canonicalize(dataset)

@@ -6,7 +6,7 @@ Ed25519 signature becomes ``proofValue`` (multibase base58btc).
 
 Verification never raises for a bad document: it returns a :class:`VerificationResult` naming every check, so
 callers (the inbox, VC-API endpoints, the CLI) can say exactly why a proof failed. The one exception is work the
-node refuses (:class:`~node.work.WorkRefused`: the canonicalization budget, the request's time): that is no
+node refuses (:class:`~node.ld.work.WorkRefused`: the canonicalization budget, the request's time): that is no
 verdict on the document, so it is raised and answered as a problem. Checks: ``proof-present``,
 ``cryptosuite``, ``verification-method``, ``controller``, ``purpose``, ``key-revoked``, ``created``,
 ``challenge``, ``domain``, ``canonicalization``, ``signature``.
@@ -26,9 +26,9 @@ from typing import Any, NamedTuple, NoReturn
 from node.errors import EduFedError
 from node.ld.canon import canonicalize
 from node.ld.contexts import CREDENTIALS_V2_CONTEXT, DATA_INTEGRITY_CONTEXT
+from node.ld.work import WorkRefused
 from node.trust.did import did_key_document, find_verification_method, iso_z
 from node.trust.multikey import Ed25519Key, decode_multibase, encode_multibase, verify_signature
-from node.work import WorkRefused
 
 PROOF_TYPE = "DataIntegrityProof"
 CRYPTOSUITE = "eddsa-rdfc-2022"

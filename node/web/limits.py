@@ -1,5 +1,5 @@
 """How much work a request may cause: admission caps on unauthenticated verification, and every request's
-work allowance (a deadline and a cancel flag that canonicalization checks as it goes, see node/work.py).
+work allowance (a deadline and a cancel flag that canonicalization checks as it goes, see node/ld/work.py).
 
 Worker threads share one interpreter lock: a node switches threads every millisecond (not Python's 5 ms), so
 the event loop and a cheap verification are not held up behind expensive ones. A process per job would also
@@ -27,9 +27,9 @@ from typing import Any
 
 from aiohttp import web
 
-from node import work
 from node.config import Limits
 from node.errors import PROBLEM_BASE
+from node.ld import work
 from node.web.problems import Handler, problem_response
 
 # Unauthenticated routes whose work is CPU-heavy (canonicalization of what a stranger sends).

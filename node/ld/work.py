@@ -7,7 +7,8 @@ worker thread is then free again. ``asyncio.to_thread`` runs the function in a c
 so the allowance a request sets reaches every worker thread without passing through each call in between.
 ``bench/bench_poison.py`` measures the alternative (a process per job) and the answer time under load.
 
-Code with no allowance in its context (the CLI, imports, tests) runs unbounded by time; the canonicalization
+It lives in ``ld``, the lowest floor whose code does such work (canonicalization); ``trust``, ``catalog`` and
+``web`` above it use it too. Code with no allowance in its context (the CLI, imports, tests) runs unbounded by time; the canonicalization
 work budget still applies to it.
 """
 
