@@ -10,6 +10,9 @@ Why it wraps pyld instead of calling ``jsonld.normalize`` (DESIGN §9):
   holding one would hash differently here and elsewhere. :class:`RDFC10` serializes quads the RDFC-1.0 way,
   also inside the blank-node hashes.
 - ``rdfDirection: i18n-datatype``; the frozen loader tags contexts static so pyld keeps processed contexts.
+- Poison graphs: RDFC-1.0's worst case is exponential, and pyld merges a property's values in quadratic time.
+  Both are counted in units of work against one budget, refused past it (422), and the work looks at the
+  request's deadline and cancel flag (``node/ld/work.py``) as it goes.
 - Speed: one processor, expansion done once (``to_rdf`` would expand a second time after our safety walk), and
   the dataset goes straight into the canonicalization algorithm. ``bench/bench_proofs.py`` measures it.
 
@@ -40,8 +43,8 @@ XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 # RDFC-1.0 (§4.4.3 and its security considerations) asks implementations to bound the work on blank nodes
 # whose neighbourhoods look alike (poison graphs). One unit is one hash computed or one blank node placed on a
 # path of a permutation, so the bound counts the real work, not only Hash N-Degree Quads calls. A unit costs
-# 2-5 µs whatever the graph's shape. A credential or a record needs a few hundred units; a ring of 80 look-alike
-# blank nodes 45,000; a clique of 7 reaches the budget (protocol_spec/14-security-privacy.md [SEC-CANON]).
+# 2-5 µs whatever the graph's shape. A credential or a record needs a few dozen units; a ring of 80 look-alike
+# blank nodes 45,000; a clique of 7 reaches the budget (protocol_spec/14-security-privacy.md [SEC-17]).
 MAX_CANONICALIZATION_WORK = 100_000
 # How often (in units) the work looks at the request's deadline and cancel flag: about every millisecond.
 CHECK_EVERY = 1024
@@ -259,6 +262,12 @@ def _refuse_budget(detail: str) -> NoReturn:
     raise CanonicalizationBudgetError("Canonicalization budget exceeded", detail=detail)
 
 
+# Keys whose values pyld does not compare when it builds the node map: a graph's, a list's or included nodes are
+# placed by id or appended.
+_NOT_MERGED = frozenset({"@id", "@context", "@index", "@language", "@direction"})
+_NOT_COMPARED = frozenset({"@graph", "@list", "@included"})
+
+
 def _check_node_map_work(expanded: list[Any]) -> None:
     """Refuse a document whose node map pyld would build in quadratic time.
 
@@ -277,9 +286,9 @@ def _check_node_map_work(expanded: list[Any]) -> None:
             continue
         node = item.get("@id") if isinstance(item.get("@id"), str) else id(item)
         for key, value in item.items():
-            if key in ("@id", "@context"):
+            if key in _NOT_MERGED:
                 continue
-            if isinstance(value, list):
+            if isinstance(value, list) and key not in _NOT_COMPARED:
                 counts[(node, key)] = counts.get((node, key), 0) + len(value)
             stack.append(value)
     cost = sum(count * (count - 1) // 2 for count in counts.values())

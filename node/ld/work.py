@@ -8,8 +8,8 @@ so the allowance a request sets reaches every worker thread without passing thro
 ``bench/bench_poison.py`` measures the alternative (a process per job) and the answer time under load.
 
 It lives in ``ld``, the lowest floor whose code does such work (canonicalization); ``trust``, ``catalog`` and
-``web`` above it use it too. Code with no allowance in its context (the CLI, imports, tests) runs unbounded by time; the canonicalization
-work budget still applies to it.
+``web`` above it use it too. Code with no allowance in its context (the CLI, imports, tests) runs unbounded by
+time; the canonicalization work budget still applies to it.
 """
 
 from __future__ import annotations
