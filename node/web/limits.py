@@ -34,6 +34,9 @@ from node.web.problems import Handler, problem_response
 
 # Unauthenticated routes whose work is CPU-heavy (canonicalization of what a stranger sends).
 VERIFICATION_PATHS = frozenset({"/credentials/verify", "/presentations/verify", "/verify", "/credits/transcript"})
+# Writes whose work (canonicalization, SHACL, proofs) runs under an allowance. Only routes that start no
+# background task: a task started under an allowance would inherit it, and be stopped when the request ends.
+ALLOWANCE_WRITES = ("/api/records", "/records/", "/inbox")
 # How often a request in flight looks whether its client is still connected.
 WATCH_SECONDS = 0.05
 # Worker threads beyond the verification cap: publishing, the inbox and admin work always find one free.
@@ -97,6 +100,10 @@ async def _watch(request: web.Request, allowance: work.Allowance) -> None:
             allowance.cancel()
 
 
+def _heavy_write(request: web.Request) -> bool:
+    return request.method in ("POST", "PUT") and request.path.startswith(ALLOWANCE_WRITES)
+
+
 @web.middleware
 async def limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     limits = request.app[LIMITS]
@@ -106,8 +113,10 @@ async def limits_middleware(request: web.Request, handler: Handler) -> web.Strea
         refused = request.app[ADMISSION].enter(client)
         if refused is not None:
             return _refusal(refused, limits)
+    if not guarded and not _heavy_write(request):
+        return await handler(request)
     allowance = work.Allowance(limits.work_seconds)
-    watcher = asyncio.create_task(_watch(request, allowance)) if request.method != "GET" else None
+    watcher = asyncio.create_task(_watch(request, allowance))
     try:
         with work.allowed(allowance):
             return await handler(request)
@@ -117,8 +126,7 @@ async def limits_middleware(request: web.Request, handler: Handler) -> web.Strea
         return problem_response(refused.problem(), {"Retry-After": str(limits.retry_after_seconds)})
     finally:
         allowance.cancel()  # whatever still runs for this request stops at its next check
-        if watcher is not None:
-            watcher.cancel()
+        watcher.cancel()
         if guarded:
             request.app[ADMISSION].leave(client)
 
