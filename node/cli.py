@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -15,9 +17,10 @@ from urllib.parse import urlsplit
 
 from node.backup import add_backup_commands
 from node.bootstrap import ADMIN_TOKEN_FILE, init_node
-from node.config import load, save, with_server
+from node.config import ALLOW_PRIVATE_ENV, NodeConfig, load, save, with_server
 from node.credentials.wallet import add_wallet_commands
-from node.errors import EduFedError
+from node.errors import BadRequest, EduFedError
+from node.net.addresses import is_public_address
 from node.trust.keyring import KeyRing
 
 
@@ -40,13 +43,50 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
+PRIVATE_FLAG_HINT = f"add --allow-private-networks (or set {ALLOW_PRIVATE_ENV}=1) to reach it"
 
-    from node.app import create_app
+
+def private_networks(args: argparse.Namespace) -> bool:
+    """``--allow-private-networks`` or ``EDUFED_ALLOW_PRIVATE_NETWORKS=1``: may this command reach loopback and
+    private addresses?"""
+    return bool(getattr(args, "allow_private_networks", False)) or os.environ.get(ALLOW_PRIVATE_ENV) == "1"
+
+
+def load_for_fetching(args: argparse.Namespace) -> NodeConfig:
+    """The node's config, with private networks allowed when this command was told so."""
+    config = load(args.data)
+    return replace(config, allow_private_networks=True) if private_networks(args) else config
+
+
+def refuse_private_target(url: str, *, allowed: bool) -> None:
+    """Refuse at once a URL given on the command line that is not an http(s) URL or whose host is (or resolves
+    only to) a loopback or private address, naming the flag that allows it; the outbound client would refuse it
+    later, less clearly (``peer add`` would store a peer that fails for ever)."""
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    except ValueError:
+        host = None
+    if parts.scheme not in ("http", "https") or not host:
+        raise BadRequest("Not an http(s) URL", detail=url, field="url")
+    if allowed:
+        return
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except (OSError, UnicodeError):
+        return  # not resolvable now: the running node's own checks report it
+    refused = sorted(a for a in addresses if not is_public_address(ipaddress.ip_address(a.split("%", 1)[0])))
+    if refused and len(refused) == len(addresses):
+        raise BadRequest("A loopback or private address", detail=f"{url} is {', '.join(refused)}; {PRIVATE_FLAG_HINT}",
+                         field="url")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from node.app import serve
 
     config = with_server(load(args.data), args.host, args.port)
-    web.run_app(create_app(config), host=config.host, port=config.port, print=None)
+    asyncio.run(serve(config, ready=lambda where: print(where, flush=True)))
     return 0
 
 
@@ -60,18 +100,24 @@ def cmd_key_rotate(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from node.catalog.importer import run_import
 
-    config = load(args.data)
+    config = load_for_fetching(args)
     if args.file.startswith(("http://", "https://")):  # an OAI-PMH base URL: harvest it
         from node.oai.harvest import run_harvest
 
-        return asyncio.run(run_harvest(config, args.file, progress=not args.quiet))
-    return asyncio.run(run_import(config, Path(args.file), report_path=args.report, progress=not args.quiet))
+        refuse_private_target(args.file, allowed=config.private_networks_allowed)
+        return asyncio.run(run_harvest(config, args.file, progress=not args.quiet, report_path=args.report,
+                                       strict=args.strict))
+    return asyncio.run(run_import(config, Path(args.file), report_path=args.report, progress=not args.quiet,
+                                  strict=args.strict))
 
 
 def cmd_peer(args: argparse.Namespace) -> int:
     from node.federation.cli import run_peer_command
 
-    return asyncio.run(run_peer_command(load(args.data), args.peer_command, args.url))
+    config = load_for_fetching(args)
+    if args.peer_command == "add":
+        refuse_private_target(args.url, allowed=config.private_networks_allowed)
+    return asyncio.run(run_peer_command(config, args.peer_command, args.url))
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
@@ -107,7 +153,7 @@ def host_of_argument(value: str) -> str:
 def cmd_sync(args: argparse.Namespace) -> int:
     from node.federation.cli import run_sync
 
-    return asyncio.run(run_sync(load(args.data), progress=not args.quiet))
+    return asyncio.run(run_sync(load_for_fetching(args), progress=not args.quiet))
 
 
 def cmd_issue(args: argparse.Namespace) -> int:
@@ -120,12 +166,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from node.credentials.cli import run_verify
 
     return asyncio.run(run_verify(args.file, challenge=args.challenge, domain=args.domain,
-                                  allow_private=args.allow_private_networks))
+                                  allow_private=private_networks(args)))
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
     from node.conformance.cli import cmd_conformance as run_conformance
 
+    refuse_private_target(args.url, allowed=private_networks(args))
     return run_conformance(args)
 
 
@@ -133,6 +180,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from node.demo import run_demo
 
     return run_demo(args.dir, args.base_port)
+
+
+def add_private_networks_flag(parser: argparse.ArgumentParser, purpose: str) -> None:
+    parser.add_argument("--allow-private-networks", action="store_true",
+                        help=f"{purpose}; also {ALLOW_PRIVATE_ENV}=1")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,11 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.set_defaults(func=cmd_key_rotate)
 
     imp = commands.add_parser("import", help="publish the records of a CSV or JSON-LD file or an OAI-PMH "
-                              "repository (all or nothing)")
+                              "repository; refused rows are reported and the others imported")
     imp.add_argument("--data", type=Path, required=True)
     imp.add_argument("file", help="a .csv/.json/.jsonld file, or an OAI-PMH base URL (http:// or https://)")
-    imp.add_argument("--report", type=Path, help="write the rejected rows as JSON to this file")
+    imp.add_argument("--report", type=Path, help="write the refused rows as JSON to this file")
+    imp.add_argument("--strict", action="store_true", help="all or nothing: import nothing if any row is refused")
     imp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_private_networks_flag(imp, "harvest an OAI-PMH repository on a loopback or private address")
     imp.set_defaults(func=cmd_import)
 
     peer = commands.add_parser("peer", help="the peers this node federates with")
@@ -179,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--data", type=Path, required=True)
         if name != "list":
             command.add_argument("url", help="the peer's base URL")
+        if name == "add":
+            add_private_networks_flag(command, "add a peer on a loopback or private address (local demos)")
         command.set_defaults(func=cmd_peer, url=None)
 
     policy = commands.add_parser("policy", help="show or change whom this node federates with")
@@ -195,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="pull now from every followed peer (the node also does it on a schedule)")
     sync.add_argument("--data", type=Path, required=True)
     sync.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_private_networks_flag(sync, "pull from peers on loopback and private addresses (local demos)")
     sync.set_defaults(func=cmd_sync)
 
     issue = commands.add_parser("issue", help="issue an Open Badges 3.0 achievement credential to a learner's DID")
@@ -209,8 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("file", type=Path)
     verify.add_argument("--challenge", help="the challenge a presentation must carry")
     verify.add_argument("--domain", help="the domain a presentation must carry")
-    verify.add_argument("--allow-private-networks", action="store_true",
-                        help="resolve issuers on loopback and private addresses (local demos)")
+    add_private_networks_flag(verify, "resolve issuers on loopback and private addresses (local demos)")
     verify.set_defaults(func=cmd_verify)
 
     add_wallet_commands(commands)
@@ -219,8 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     conformance = commands.add_parser("conformance", help="check the node at URL (any implementation) against "
                                       "protocol_spec/; exit 1 when a MUST fails")
     conformance.add_argument("url", help="the node's base URL (an origin, e.g. https://learn.example.org)")
-    conformance.add_argument("--allow-private-networks", action="store_true",
-                             help="let the checker reach loopback and private addresses (local nodes, CI)")
+    add_private_networks_flag(conformance, "let the checker reach loopback and private addresses (local nodes, CI)")
     conformance.add_argument("--json", action="store_true", help="print the report as JSON")
     conformance.add_argument("--records", type=int, default=10, help="how many records to sample (default 10)")
     conformance.add_argument("-q", "--quiet", action="store_true",

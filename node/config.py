@@ -39,6 +39,16 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class ConnectionLimits:
+    """How long a client may take to send a request, and how many connections one address may hold
+    (``[server]`` in edufed.toml; 0 turns a limit off)."""
+
+    header_timeout_seconds: float = 10.0  # from a request's first byte (or the connection) to its last header
+    body_timeout_seconds: float = 60.0  # from the headers to the last byte of the body
+    max_connections_per_client: int = 64  # per client IP address; behind a reverse proxy, the proxy's address
+
+
+@dataclass(frozen=True)
 class FederationPolicy:
     """Whom a node talks to and how often. Hosts are ``host[:port]`` as in a base URL."""
 
@@ -92,6 +102,7 @@ class NodeConfig:
     port: int = DEFAULT_PORT
     allow_private_networks: bool = False
     limits: Limits = field(default_factory=Limits)
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)
     federation: FederationPolicy = field(default_factory=FederationPolicy)
     credentials: CredentialPolicy = field(default_factory=CredentialPolicy)
     web: WebOptions = field(default_factory=WebOptions)
@@ -143,7 +154,7 @@ def save(config: NodeConfig) -> None:
         },
         "database": {"url": config.database_url},
         "admin": {"token_sha256": config.admin_token_sha256},
-        "server": {"host": config.host, "port": config.port},
+        "server": {"host": config.host, "port": config.port, **asdict(config.connections)},
         "network": {"allow_private_networks": config.allow_private_networks},
         "limits": asdict(config.limits),
         "federation": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config.federation).items()},
@@ -165,6 +176,7 @@ def load(data_dir: Path) -> NodeConfig:
     try:
         raw = tomllib.loads(path.read_text("utf-8"))
         node = raw["node"]
+        server = raw.get("server", {})
         return NodeConfig(
             data_dir=data_dir.resolve(),
             name=node["name"],
@@ -174,8 +186,9 @@ def load(data_dir: Path) -> NodeConfig:
             languages=tuple(node.get("languages", ["en"])),
             database_url=raw["database"]["url"],
             admin_token_sha256=raw["admin"]["token_sha256"],
-            host=raw.get("server", {}).get("host", "127.0.0.1"),
-            port=int(raw.get("server", {}).get("port", DEFAULT_PORT)),
+            host=server.get("host", "127.0.0.1"),
+            port=int(server.get("port", DEFAULT_PORT)),
+            connections=ConnectionLimits(**{k: v for k, v in server.items() if k not in ("host", "port")}),
             allow_private_networks=bool(raw.get("network", {}).get("allow_private_networks", False)),
             limits=Limits(**raw.get("limits", {})),
             federation=_federation(raw.get("federation", {})),

@@ -50,6 +50,8 @@ async def make_database_url(tmp_path: Path) -> AsyncIterator[MakeDatabaseUrl]:
         return f"sqlite://{tmp_path / f'db-{next(files)}.sqlite3'}"
 
     yield make if POSTGRES_URL else make_sqlite
+    if not created:  # SQLite, or no database made: PostgreSQL need not be there at all
+        return
     admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
     try:
         for name in created:

@@ -15,7 +15,17 @@ from aiohttp import web
 
 from node.app import create_app
 from node.bootstrap import ADMIN_TOKEN_FILE, init_node
-from node.config import CONFIG_FILE, CredentialPolicy, FederationPolicy, Limits, NodeConfig, load, save
+from node.config import (
+    CONFIG_FILE,
+    ConnectionLimits,
+    CredentialPolicy,
+    FederationPolicy,
+    Limits,
+    NodeConfig,
+    load,
+    save,
+)
+from node.web.connections import GuardedSite
 from node.web.services import SERVICES, Services
 
 
@@ -90,6 +100,7 @@ async def running_node(
     *,
     federation: FederationPolicy = FAST,
     credentials: CredentialPolicy | None = None,
+    connections: ConnectionLimits | None = None,
     limits: Limits | None = None,
 ) -> AsyncIterator[RunningNode]:
     """A node served on loopback; a data folder that already exists is served again (a restart)."""
@@ -103,12 +114,12 @@ async def running_node(
             allow_private_networks=True,
         )
     config = replace(config, federation=federation, credentials=credentials or config.credentials,
-                     limits=limits or config.limits)
+                     connections=connections or config.connections, limits=limits or config.limits)
     save(config)
     app = create_app(config)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", config.port)
+    site = GuardedSite(runner, "127.0.0.1", config.port)
     await site.start()
     try:
         async with aiohttp.ClientSession() as http:

@@ -262,11 +262,27 @@ async def test_presentations_check_challenge_domain_and_holder(bank: Bank) -> No
     theirs = await issue(shanghai, achievement_credential(someone_else.did, "Calligraphy", 2, "SH-CREDIT"))
     bank.wallet.add(theirs)
     borrowed = bank.wallet.present("c-42", "transcripts.example", [mine["id"], theirs["id"]])
+    # VC 2.0 allows other holders: by default the verifier reports it and accepts it ...
     async with bologna.http.post(f"{bologna.base_url}/presentations/verify",
                                  json={**request, "verifiablePresentation": borrowed}) as response:
         verdict = await response.json(content_type=None)
+    assert response.status == 200, verdict
+    holder_checks = [next(c for c in r["checks"] if c["check"] == "holder") for r in verdict["credentialResults"]]
+    assert [c["reason"] for c in holder_checks] == [
+        "the holder is the subject", "the holder is not the subject (allowed: this verifier does not require it)"]
+    # ... and a verifier that requires the holder to be the subject says which credential breaks it
+    strict = {**request, "verifiablePresentation": borrowed,
+              "options": {**options, "holderMustBeSubject": True}}
+    async with bologna.http.post(f"{bologna.base_url}/presentations/verify", json=strict) as response:
+        verdict = await response.json(content_type=None)
     assert response.status == 422
     assert [failed(r) for r in verdict["credentialResults"]] == [[], ["holder"]]
+    # a transcript counts credits for the learner who presents them: the binding is always required there
+    transcript_request = {**request, "verifiablePresentation": borrowed, "targetUnit": "ECTS"}
+    async with bologna.http.post(f"{bologna.base_url}/credits/transcript", json=transcript_request) as response:
+        transcript = await response.json(content_type=None)
+    assert [line["counted"] for line in transcript["lines"]] == [True, False]
+    assert "holder" in transcript["lines"][1]["reason"]
 
 
 async def test_a_transcript_adds_up_credits_from_three_cities_by_published_rules(bank: Bank) -> None:

@@ -1,6 +1,7 @@
 """``edufed import --data DIR URL`` harvests OAI-PMH repositories (spec section 11.6): our own node's ``/oai``
 (oai_dc) and a small LOM provider served here, page by page, signed as this node's records, updated (not copied)
-when harvested again, all or nothing, and only through the guarded client."""
+when harvested again, refused items reported by identifier (all or nothing with --strict), and only through the
+guarded client."""
 
 from __future__ import annotations
 
@@ -147,11 +148,19 @@ async def test_harvest_lom_page_by_page(tmp_path: Path, database_url: str) -> No
         assert document["learningResourceType"] == "exercise"
         assert (await store.index_of(record.iri)) is not None  # indexed for search like any import
 
-        # one item without a title: the whole run is refused and nothing changes
-        async with lom_provider([[lom_record(1), lom_record(9, title=False)]]) as url:
-            written, rejected, _ = await harvest_into(config, store, url)
-        assert written == 0 and [r.where for r in rejected] == ["oai:lom.example:item-9"]
+        # items without a title: with --strict the whole run is refused and nothing changes
+        pages = [[lom_record(1), lom_record(9, title=False)], [lom_record(10, title=False), lom_record(2)]]
+        async with lom_provider(pages) as url:
+            written, rejected, _ = await harvest_into(config, store, url, strict=True)
+        assert written == 0 and [r.where for r in rejected] == ["oai:lom.example:item-9", "oai:lom.example:item-10"]
         assert (await store.get_local(local_id("oai:lom.example:item-1"))).version == 1  # type: ignore[union-attr]
+        # without it, the valid items are harvested and every refused one is reported with its identifier
+        async with lom_provider(pages) as url:
+            written, rejected, _ = await harvest_into(config, store, url)
+        assert written == 2 and [(r.where, r.field) for r in rejected] == [
+            ("oai:lom.example:item-9", "name"), ("oai:lom.example:item-10", "name")]
+        assert (await store.get_local(local_id("oai:lom.example:item-1"))).version == 2  # type: ignore[union-attr]
+        assert await store.get_local(local_id("oai:lom.example:item-9")) is None
     finally:
         await store.close()
 

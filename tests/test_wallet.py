@@ -150,7 +150,8 @@ def _without(document: dict[str, Any], key: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        (lambda c: {**c, "@context": ["https://www.w3.org/2018/credentials/v1", OB3]}, "@context"),
+        (lambda c: {**c, "@context": ["https://www.w3.org/2018/credentials/v1", OB3]}, "validFrom"),  # VC 1.1 mixed
+        (lambda c: {**c, "@context": ["https://example.org/credentials/v9", OB3]}, "@context"),
         (lambda c: _without(c, "@context"), "@context"),
         (lambda c: {**c, "@context": [OB3, V2]}, "@context"),
         (lambda c: {**c, "type": ["VerifiablePresentation"]}, "type"),

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
+from node.config import ALLOW_PRIVATE_ENV
 from node.conformance.checks import Probe, run_checks
 from node.conformance.report import exit_code, to_json, to_text
 from node.net.client import FetchPolicy, SafeClient
@@ -44,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
-    return asyncio.run(run_conformance(args.url, allow_private=args.allow_private_networks, as_json=args.json,
+    allow_private = args.allow_private_networks or os.environ.get(ALLOW_PRIVATE_ENV) == "1"
+    return asyncio.run(run_conformance(args.url, allow_private=allow_private, as_json=args.json,
                                        max_records=args.records, all_evidence=not args.quiet))
 
 

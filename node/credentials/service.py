@@ -30,8 +30,8 @@ class CreditBank:
         self.store = store
         self.registry = StatusRegistry(store, config.base_url, did, signer)
         self.issuer = CredentialIssuer(store, did, config.name, signer, self.registry)
-        self.verifier = CredentialVerifier(resolver, StatusCache(client, resolver,
-                                                                 config.credentials.status_cache_seconds))
+        self.verifier = CredentialVerifier(resolver, StatusCache(
+            client, resolver, config.credentials.status_cache_seconds, local=self.registry.own_list))
 
     async def rules(self) -> CreditRules:
         """The bundled credit systems and rules, plus those published in the catalog (own and mirrored)."""

@@ -134,6 +134,15 @@ class StatusRegistry:
                 await issued.save()
                 return issued
 
+    async def own_list(self, url: str) -> dict[str, Any] | None:
+        """The list credential at ``url`` when it is one of this node's (None for another issuer's URL): read
+        from the database, so a status change counts at once for the node's own verifier."""
+        prefix = f"{self.base_url}/credentials/status/"
+        if not url.startswith(prefix):
+            return None
+        document: dict[str, Any] = json.loads(await self.list_credential(url.removeprefix(prefix)))
+        return document
+
     async def list_credential(self, identifier: str) -> str:
         with self.store.bound():
             row = await StatusList.get_or_none(id=identifier)

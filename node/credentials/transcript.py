@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from node.credentials.credits import Conversion, ConversionStep, CreditRules
+from node.credentials.datamodel import as_list, parse_date_time
 from node.credentials.verification import CredentialVerifier, Verdict
 from node.errors import Unprocessable
 
@@ -68,11 +69,9 @@ def _with_caps(conversion: Conversion, granted: dict[str, Decimal]) -> tuple[Dec
 
 
 def _awarded(document: dict[str, Any]) -> datetime | None:
-    """When the credits were awarded: the credential's ``validFrom`` (rules are judged at that moment)."""
-    try:
-        return datetime.fromisoformat(str(document.get("validFrom", "")).replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    """When the credits were awarded: the credential's ``validFrom`` (VC 1.1: ``issuanceDate``); rules are
+    judged at that moment."""
+    return parse_date_time(document.get("validFrom", document.get("issuanceDate")), zone_required=False)
 
 
 def _line(
@@ -126,7 +125,9 @@ async def build_transcript(
     if target is None:
         known = ", ".join(s.notation for s in rules.systems())
         raise TranscriptRefused("Unknown target credit system", detail=f"use one of {known}", field="targetUnit")
-    verdict = await verifier.verify_presentation(presentation, challenge=challenge, domain=domain)
+    # credits count for the learner who presents them: the holder must be each credential's subject
+    verdict = await verifier.verify_presentation(presentation, challenge=challenge, domain=domain,
+                                                 holder_must_be_subject=True)
     body: dict[str, Any] = {
         "holder": presentation.get("holder") if isinstance(presentation, dict) else None,
         "targetUnit": target.iri,
@@ -136,8 +137,7 @@ async def build_transcript(
     if not all(c.ok for c in verdict.checks):
         body["lines"], body["total"] = [], {"value": "0", "unit": target.iri}
         return False, body
-    credentials = presentation["verifiableCredential"]
-    credentials = credentials if isinstance(credentials, list) else [credentials]
+    credentials = as_list(presentation.get("verifiableCredential"))
     lines: list[dict[str, Any]] = []
     total = Decimal(0)
     granted: dict[str, Decimal] = {}

@@ -25,8 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from node.credentials.datamodel import DataModelError
+from node.credentials.datamodel import check_credential as check_data_model
 from node.errors import Conflict, NotFound, Unprocessable
-from node.ld.contexts import CREDENTIALS_V2_CONTEXT
+from node.ld.contexts import CREDENTIALS_V1_CONTEXT, CREDENTIALS_V2_CONTEXT
 from node.trust.multikey import Ed25519Key
 from node.trust.proofs import sign
 
@@ -86,12 +88,13 @@ def _id_of(value: Any) -> str | None:
 
 
 def check_credential(document: Any) -> dict[str, Any]:
-    """``document`` if it is a VC 2.0 credential with a proof; :class:`NotACredential` naming the field if not."""
+    """``document`` if it is a VC 2.0 (or VC 1.1, as older wallets hold them) credential with a proof;
+    :class:`NotACredential` naming the field if not."""
     if not isinstance(document, dict):
         raise NotACredential("Not a verifiable credential", detail="expected a JSON object")
     contexts = _as_list(document.get("@context"))
-    if not contexts or contexts[0] != CREDENTIALS_V2_CONTEXT:
-        raise NotACredential("Not a VC 2.0 credential", field="@context",
+    if not contexts or contexts[0] not in (CREDENTIALS_V2_CONTEXT, CREDENTIALS_V1_CONTEXT):
+        raise NotACredential("Not a VC 2.0 (or VC 1.1) credential", field="@context",
                              detail=f"the first @context must be {CREDENTIALS_V2_CONTEXT}")
     if "VerifiableCredential" not in _as_list(document.get("type")):
         raise NotACredential("Not a verifiable credential", field="type",
@@ -103,6 +106,10 @@ def check_credential(document: Any) -> dict[str, Any]:
     if not all(isinstance(p, dict) for p in _as_list(document.get("proof"))) or not document.get("proof"):
         raise NotACredential("Credential is not signed", field="proof",
                              detail="a wallet keeps verifiable credentials: one with a proof")
+    try:  # the rest of the data model, as a verifier will check it
+        check_data_model(document, expand_terms=False)
+    except DataModelError as error:
+        raise NotACredential(error.title, field=error.field, detail=error.detail) from None
     return document
 
 

@@ -18,6 +18,7 @@ CONTEXTS_DIR = Path(__file__).with_name("contexts")
 EDUFED_CONTEXT = "https://w3id.org/edufed/v1"
 DATA_INTEGRITY_CONTEXT = "https://w3id.org/security/data-integrity/v2"
 CREDENTIALS_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
+CREDENTIALS_V1_CONTEXT = "https://www.w3.org/2018/credentials/v1"
 RECORD_CONTEXT: tuple[str, ...] = (EDUFED_CONTEXT, DATA_INTEGRITY_CONTEXT)
 
 
@@ -65,6 +66,15 @@ def context_document(iri: str) -> dict[str, Any]:
     """The parsed context document (shared: callers must not mutate it)."""
     doc: dict[str, Any] = json.loads(context_bytes(iri))
     return doc
+
+
+def published_digests(iri: str) -> dict[str, bytes] | None:
+    """Digests (algorithm -> bytes) of the document at ``iri`` as its publisher serves it, when the manifest
+    records them: a ``relatedResource`` naming that document can be checked without fetching it."""
+    entry = manifest().get(iri, {}).get("published")
+    if not isinstance(entry, dict):
+        return None
+    return {name: bytes.fromhex(value) for name, value in entry.items() if name in ("sha256", "sha384")}
 
 
 def bundled_iris() -> list[str]:

@@ -41,6 +41,9 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 _PERMANENT_STATUSES = (404, 410)
 _CHUNK = 64 * 1024
 _CREDENTIAL_HEADERS = ("authorization", "cookie", "proxy-authorization")
+# Said with every refused address, so whoever meets the refusal learns how to lift it where that is intended.
+PRIVATE_HINT = ("loopback and private networks are reached only with --allow-private-networks, "
+                "EDUFED_ALLOW_PRIVATE_NETWORKS=1 or [network] allow_private_networks = true")
 DEFAULT_ACCEPT = "application/activity+json, application/ld+json;q=0.9, application/json;q=0.8"
 
 
@@ -113,7 +116,8 @@ class AddressRefused(OSError):
     as the cause of its connection error, where :class:`SafeClient` finds it."""
 
     def __init__(self, host: str, addresses: list[str]) -> None:
-        super().__init__(f"{host} resolves only to refused addresses ({', '.join(addresses) or 'none'})")
+        super().__init__(f"{host} resolves only to refused addresses ({', '.join(addresses) or 'none'}); "
+                         f"{PRIVATE_HINT}")
         self.host = host
 
 
@@ -212,7 +216,7 @@ class SafeClient:
         except ValueError:
             literal = None
         if literal is not None and not self._guard.allows(str(literal)):
-            raise FetchError(url, f"address {literal} is refused", permanent=True)
+            raise FetchError(url, f"address {literal} is refused; {PRIVATE_HINT}", permanent=True)
         return parsed
 
     async def request(

@@ -2,7 +2,8 @@
 
 Harvest and cache, then search locally (the lesson of ARIADNE/GLOBE): every harvested item becomes a
 ``LearningResource`` published by this node through the importer's own path (draft, shape check, signature,
-one all-or-nothing write), so a harvested record is indistinguishable from an imported one. Its id is derived
+one write of the items that pass; every refused item is reported with its OAI identifier, and ``strict`` makes
+it all or nothing), so a harvested record is indistinguishable from an imported one. Its id is derived
 from the OAI identifier, so harvesting again updates the same records instead of adding copies. All requests go
 through the guarded :class:`SafeClient`; pages, page size and the number of pages are bounded, and the XML
 parser resolves no entity and fetches nothing.
@@ -10,25 +11,23 @@ parser resolves no entity and fetches nothing.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from lxml import etree
 from tqdm import tqdm
 
-from node.catalog.importer import Preparer, Rejection, Row
-from node.catalog.records import node_signer
+from node.catalog.importer import Rejection, Row, print_outcome, publish_rows, write_report
 from node.config import NodeConfig
 from node.errors import BadRequest
 from node.ld.contexts import EDUFED_CONTEXT
 from node.net.client import FetchError, FetchPolicy, SafeClient
-from node.store.records import Store, StoredRecord
-from node.trust.keyring import KeyRing
+from node.store.records import Store
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 PREFERRED_FORMATS = ("lom", "oai_dc")  # LOM is richer (location, structured keywords) when a provider has it
@@ -268,7 +267,7 @@ class Harvester:
         header = record.find(f"{{{OAI_NS}}}header")
         identifier = _text(header.find(f"{{{OAI_NS}}}identifier")) if header is not None else ""
         if header is None or not identifier:
-            found.rows.append(Row("record without identifier", {}))
+            found.rows.append(Row(f"record {len(found.rows) + found.deleted + 1} (no identifier)", {}))
             return
         metadata = record.find(f"{{{OAI_NS}}}metadata")
         if header.get("status") == "deleted" or metadata is None:
@@ -278,9 +277,11 @@ class Harvester:
 
 
 async def harvest_into(
-    config: NodeConfig, store: Store, url: str, *, progress: bool = False, client: SafeClient | None = None
+    config: NodeConfig, store: Store, url: str, *, progress: bool = False, client: SafeClient | None = None,
+    strict: bool = False,
 ) -> tuple[int, list[Rejection], Harvested]:
-    """Harvest ``url`` and publish what it holds, all or nothing; (records written, rejections, what was seen)."""
+    """Harvest ``url`` and publish the items that pass (all or nothing when ``strict``); (records written,
+    rejections with each item's OAI identifier, what was seen)."""
     own = client is None
     client = client or SafeClient(FetchPolicy(allow_private=config.private_networks_allowed, timeout_seconds=60.0,
                                               max_bytes=MAX_PAGE_BYTES))
@@ -291,36 +292,24 @@ async def harvest_into(
     finally:
         if own:
             await client.close()
-    rows = [row for row in found.rows if row.body] or []
-    rejected = [Rejection(row.where, None, "record without identifier") for row in found.rows if not row.body]
-    if rejected:
-        return 0, rejected, found
-    existing: dict[str, StoredRecord] = {}
-    for row in rows:
-        current = await store.get_local(str(row.body["id"]))
-        if current is not None:
-            existing[current.local_id or ""] = current
-    signer = node_signer(config.base_url, KeyRing(config.keys_dir))
-    prepared, rejected = await asyncio.to_thread(Preparer(config, signer, existing).prepare, rows, progress)
-    if rejected:
-        return 0, rejected, found
-    if prepared:
-        await store.save_many(list(prepared))
-    return len(prepared), [], found
+    rows = [row for row in found.rows if row.body]
+    rejected = [Rejection(row.where, "identifier", "an OAI record needs a header identifier")
+                for row in found.rows if not row.body]
+    written, rejected = await publish_rows(config, store, rows, rejected, progress=progress, strict=strict)
+    return written, rejected, found
 
 
-async def run_harvest(config: NodeConfig, url: str, *, progress: bool) -> int:
-    """The CLI's ``edufed import --data DIR URL``: a summary, the rejected items, exit status 1 on rejection."""
+async def run_harvest(config: NodeConfig, url: str, *, progress: bool, report_path: Path | None = None,
+                      strict: bool = False) -> int:
+    """The CLI's ``edufed import --data DIR URL``: a summary, the refused items, exit status 1 on refusal."""
     store = await Store.open(config.effective_database_url)
     try:
-        written, rejected, found = await harvest_into(config, store, url, progress=progress)
+        written, rejected, found = await harvest_into(config, store, url, progress=progress, strict=strict)
     finally:
         await store.close()
-    if rejected:
-        print(f"Rejected {len(rejected)} item(s) of {url}; nothing was imported:", file=sys.stderr)
-        for r in rejected[:50]:
-            print(f"  {r.where}: [{r.field or '-'}] {r.message}", file=sys.stderr)
-        return 1
-    print(f"Harvested {written} record(s) from {url} in {found.pages} page(s); {found.deleted} deleted item(s) "
-          "skipped.")
-    return 0
+    write_report(report_path, rejected)
+    if not rejected:
+        print(f"Harvested {written} record(s) from {url} in {found.pages} page(s); {found.deleted} deleted item(s) "
+              "skipped.")
+        return 0
+    return print_outcome(url, written, rejected, unit="item", strict=strict)

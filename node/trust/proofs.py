@@ -9,7 +9,8 @@ callers (the inbox, VC-API endpoints, the CLI) can say exactly why a proof faile
 node refuses (:class:`~node.ld.work.WorkRefused`: the canonicalization budget, the request's time): that is no
 verdict on the document, so it is raised and answered as a problem. Checks: ``proof-present``,
 ``cryptosuite``, ``verification-method``, ``controller``, ``purpose``, ``key-revoked``, ``created``,
-``challenge``, ``domain``, ``canonicalization``, ``signature``.
+``challenge``, ``domain``, ``previous-proof``, ``canonicalization``, ``signature``. Every proof of a set is
+checked; the result says, per proof, the controller of its key and whether it verified.
 """
 
 from __future__ import annotations
@@ -48,10 +49,18 @@ class Check(NamedTuple):
     reason: str
 
 
+class ProofOutcome(NamedTuple):
+    """One proof of a proof set: the controller of its key (when it got that far) and whether it verified."""
+
+    controller: str | None
+    verified: bool
+
+
 @dataclass
 class VerificationResult:
     verified: bool
     checks: list[Check] = field(default_factory=list)
+    proofs: list[ProofOutcome] = field(default_factory=list)
 
     @property
     def failures(self) -> list[Check]:
@@ -167,6 +176,7 @@ class _ProofCheck:
     def __init__(self, checks: list[Check], prefix: str) -> None:
         self.checks = checks
         self.prefix = prefix
+        self.controller: str | None = None
 
     def ok(self, name: str, reason: str = "") -> None:
         self.checks.append(Check(name, True, self.prefix + reason))
@@ -241,6 +251,7 @@ def _verify_one(
     if expected_controller is not None and method["controller"] != expected_controller:
         check.fail("controller", f"key controller {method['controller']} is not {expected_controller}")
     check.ok("controller", str(method["controller"]))
+    check.controller = str(method["controller"])
 
     created_raw = proof.get("created")
     created = _parse_date_time(created_raw)
@@ -269,6 +280,14 @@ def _verify_one(
         stated = proof.get("domain")
         stated_list = stated if isinstance(stated, list) else [stated]
         check.require(domain in stated_list, "domain", f"domain {stated!r} does not include {domain!r}")
+
+    previous = proof.get("previousProof")
+    if previous is not None:
+        wanted = previous if isinstance(previous, list) else [previous]
+        known = {p.get("id") for p in proofs if isinstance(p, dict)}
+        missing = [w for w in wanted if not isinstance(w, str) or w not in known]
+        check.require(not missing, "previous-proof",
+                      f"previousProof {missing!r} names no proof of this proof set", "chained proofs present")
 
     proof_value = proof.get("proofValue")
     try:
@@ -314,17 +333,19 @@ def verify(
     moment = now or datetime.now(UTC)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    verified = True
+    outcomes: list[ProofOutcome] = []
     for index, proof in enumerate(proofs):
         prefix = f"proof {index}: " if len(proofs) > 1 else ""
+        check = _ProofCheck(checks, prefix)
         try:
-            _verify_one(_ProofCheck(checks, prefix), document, proof, proofs, resolve, expected_purpose,
+            _verify_one(check, document, proof, proofs, resolve, expected_purpose,
                         expected_controller, challenge, domain, moment)
+            outcomes.append(ProofOutcome(check.controller, True))
         except _Failed:
-            verified = False
+            outcomes.append(ProofOutcome(check.controller, False))
         except WorkRefused:
             raise
         except Exception as exc:  # never raise for a bad document
             checks.append(Check("proof-present", False, f"{prefix}unexpected error: {exc!r}"))
-            verified = False
-    return VerificationResult(verified, checks)
+            outcomes.append(ProofOutcome(check.controller, False))
+    return VerificationResult(all(o.verified for o in outcomes), checks, outcomes)

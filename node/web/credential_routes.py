@@ -42,9 +42,32 @@ async def issue(request: web.Request) -> web.Response:
     return web.json_response({"verifiableCredential": credential}, status=201)
 
 
+def _text_option(options: dict[str, Any], name: str) -> str | None:
+    value = options.get(name)
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(f"options.{name} must be a string", field=f"options.{name}")
+    return value
+
+
+async def _verify_presentation(request: web.Request, found: Services, body: dict[str, Any]) -> web.Response:
+    options = _options(body)
+    binding = options.get("holderMustBeSubject", False)
+    if not isinstance(binding, bool):
+        raise BadRequest("options.holderMustBeSubject must be true or false", field="options.holderMustBeSubject")
+    verdict = await found.credit_bank.verifier.verify_presentation(
+        _member(body, "verifiablePresentation"), challenge=_text_option(options, "challenge"),
+        domain=_text_option(options, "domain"), holder_must_be_subject=binding,
+    )
+    request.app[METRICS].verifications.labels("presentation", "verified" if verdict.verified else "refused").inc()
+    return web.json_response(verdict.as_json(), status=200 if verdict.verified else 422)
+
+
 async def verify_credential(request: web.Request) -> web.Response:
+    """A credential, or (as VC-API clients send them here too) a presentation."""
     found = services(request)
     body = await _body(request, found)
+    if "verifiableCredential" not in body and "verifiablePresentation" in body:
+        return await _verify_presentation(request, found, body)
     verdict = await found.credit_bank.verifier.verify_credential(_member(body, "verifiableCredential"))
     request.app[METRICS].verifications.labels("credential", "verified" if verdict.verified else "refused").inc()
     return web.json_response(verdict.as_json(), status=200 if verdict.verified else 422)
@@ -52,13 +75,7 @@ async def verify_credential(request: web.Request) -> web.Response:
 
 async def verify_presentation(request: web.Request) -> web.Response:
     found = services(request)
-    body = await _body(request, found)
-    options = _options(body)
-    verdict = await found.credit_bank.verifier.verify_presentation(
-        _member(body, "verifiablePresentation"), challenge=options.get("challenge"), domain=options.get("domain")
-    )
-    request.app[METRICS].verifications.labels("presentation", "verified" if verdict.verified else "refused").inc()
-    return web.json_response(verdict.as_json(), status=200 if verdict.verified else 422)
+    return await _verify_presentation(request, found, await _body(request, found))
 
 
 def _status_change(body: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from aiohttp import web
 from node.oai.provider import JSONLD_SCHEMA_PATH, JSONLD_XSD, OaiError, Provider
 from node.web.services import services
 
-XML_HEADERS = {"X-Content-Type-Options": "nosniff", "Access-Control-Allow-Origin": "*"}
+XML_HEADERS = {"X-Content-Type-Options": "nosniff"}  # CORS: node/web/cors.py
 FORM = "application/x-www-form-urlencoded"
 
 

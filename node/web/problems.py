@@ -18,6 +18,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _HTTP_TITLES = {
     404: ("not-found", "No such resource"),
     405: ("method-not-allowed", "Method not allowed"),
+    408: ("request-timeout", "Request body not received in time"),
     413: ("payload-too-large", "Request body too large"),
 }
 

@@ -12,7 +12,7 @@ from node.errors import NotFound
 from node.ld.contexts import bundled_iris, context_bytes, context_path, vocab_dir
 from node.web.services import services
 
-PUBLIC = {"Cache-Control": "public, max-age=86400", "Access-Control-Allow-Origin": "*"}
+PUBLIC = {"Cache-Control": "public, max-age=86400"}  # CORS: node/web/cors.py
 
 
 @cache
