@@ -83,6 +83,9 @@ async def test_every_poison_graph_is_refused_or_answered_within_five_seconds(nod
                 status, answer, seconds, _ = await post(node.http, url, body, headers)
                 label = f"{shape} of {size} in a {what}"
                 assert seconds < 5, f"{label} took {seconds:.1f} s"
+                if status == 503:  # a machine busy with other work: refused at the request's work time
+                    assert answer["title"] == "Work time limit exceeded", f"{label}: {answer}"
+                    continue
                 assert status < 500, f"{label}: {status} {answer}"
                 refused = answer.get("title") == BUDGET_TITLE
                 if shape == "clique":  # refused with a problem that says why
