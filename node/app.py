@@ -25,6 +25,7 @@ from node.web import (
     credential_routes,
     federation_routes,
     identity_routes,
+    limits,
     oai_routes,
     openapi,
     operations,
@@ -59,6 +60,7 @@ def create_app(config: NodeConfig, store: Store | None = None) -> web.Applicatio
                           client_max_size=config.limits.max_body_bytes)
     app[MAX_BODY] = config.limits.max_body_bytes
     app[CONNECTIONS] = ConnectionGuard(config.connections)
+    limits.setup(app, config.limits)
     keyring = KeyRing(config.keys_dir)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -32,6 +32,10 @@ class Limits:
     max_body_bytes: int = 1024 * 1024
     max_json_depth: int = 32
     max_import_bytes: int = 512 * 1024 * 1024
+    work_seconds: float = 4.0  # CPU work for one request (canonicalization above all) is stopped after this
+    verify_per_client: int = 4  # unauthenticated verifications in flight per client address (then 429)
+    verify_total: int = 16  # ... and from all clients together (then 503)
+    retry_after_seconds: int = 2  # the Retry-After of those 429 and 503 answers
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,16 @@ from aiohttp import web
 
 from node.app import create_app
 from node.bootstrap import ADMIN_TOKEN_FILE, init_node
-from node.config import CONFIG_FILE, ConnectionLimits, CredentialPolicy, FederationPolicy, NodeConfig, load, save
+from node.config import (
+    CONFIG_FILE,
+    ConnectionLimits,
+    CredentialPolicy,
+    FederationPolicy,
+    Limits,
+    NodeConfig,
+    load,
+    save,
+)
 from node.web.connections import GuardedSite
 from node.web.services import SERVICES, Services
 
@@ -92,6 +101,7 @@ async def running_node(
     federation: FederationPolicy = FAST,
     credentials: CredentialPolicy | None = None,
     connections: ConnectionLimits | None = None,
+    limits: Limits | None = None,
 ) -> AsyncIterator[RunningNode]:
     """A node served on loopback; a data folder that already exists is served again (a restart)."""
     if (data_dir / CONFIG_FILE).exists():
@@ -104,7 +114,7 @@ async def running_node(
             allow_private_networks=True,
         )
     config = replace(config, federation=federation, credentials=credentials or config.credentials,
-                     connections=connections or config.connections)
+                     connections=connections or config.connections, limits=limits or config.limits)
     save(config)
     app = create_app(config)
     runner = web.AppRunner(app)

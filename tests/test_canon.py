@@ -22,6 +22,7 @@ from node.ld.canon import canonicalize, expand
 from node.ld.contexts import context_document
 from node.ld.loader import UnknownContextError
 from node.ld.rdf import serialize, to_dataset, to_graph
+from tests import poison
 
 VECTORS = Path(__file__).resolve().with_name("vectors")
 W3C = VECTORS / "w3c-vc-di-eddsa" / "TestVectors"
@@ -183,11 +184,47 @@ def test_i18n_direction_as_datatype() -> None:
 
 
 def test_poison_graph_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(canon, "MAX_N_DEGREE_CALLS", 1)
+    monkeypatch.setattr(canon, "MAX_CANONICALIZATION_WORK", 1)
     document = _course()
     document["audience"] = [{"type": "Audience"}, {"type": "Audience"}]
-    with pytest.raises(canon.CanonicalizationLimitError):
+    with pytest.raises(canon.CanonicalizationBudgetError):
         canonicalize(document)
+
+
+@pytest.mark.parametrize(("shape", "size"), [("ring", 3), ("ring", 12), ("clique", 4), ("clique", 5)])
+def test_budgeted_hash_n_degree_quads_gives_pyld_s_bytes(shape: str, size: int) -> None:
+    """[PRF-5] The budgeted Hash N-Degree Quads (own loop, cheap issuer copies) labels blank nodes as pyld does."""
+    document = poison.record(shape, size)
+    assert canonicalize(document) == _naive(document, rdfDirection="i18n-datatype")
+
+
+def test_budget_counts_permutations_not_calls() -> None:
+    """[SEC-17] A ring of 80 (6,400 Hash N-Degree Quads calls) passes; a small clique is refused at the budget."""
+    assert canonicalize(poison.record("ring", 80)).count("_:c14n79 ") > 0
+    with pytest.raises(canon.CanonicalizationBudgetError, match=r"steps of RDFC-1\.0 work"):
+        canonicalize(poison.record("clique", 8))
+
+
+def test_many_values_of_one_property_are_refused_before_pyld_builds_the_node_map() -> None:
+    """[SEC-17] pyld compares every new value with all before it: 2,000 values would take seconds."""
+    document = _course()
+    document["keywords"] = {"en": [f"word {i}" for i in range(2000)]}
+    with pytest.raises(canon.CanonicalizationBudgetError, match="comparisons"):
+        canonicalize(document)
+    document["keywords"] = {"en": [f"word {i}" for i in range(200)]}
+    canonicalize(document)
+
+
+def test_a_chain_deeper_than_the_stack_is_refused() -> None:
+    """A chain of look-alike blank nodes recurses once per node: past Python's stack it is a refusal, not a 500."""
+    def blank(i: int) -> dict[str, str]:
+        return {"type": "blank node", "value": f"_:n{i}"}
+
+    predicate = {"type": "IRI", "value": "https://example.org/next"}
+    dataset = {"@default": [{"subject": blank(i), "predicate": predicate, "object": blank(i + 1)}
+                            for i in range(3000)]}
+    with pytest.raises(canon.CanonicalizationBudgetError):
+        canon.canonicalize_dataset(dataset)
 
 
 def test_caller_context_objects_are_not_memoized() -> None:

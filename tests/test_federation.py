@@ -124,9 +124,15 @@ async def test_a_lost_push_is_healed_by_pull(pulling: tuple[RunningNode, Running
     try:
         record = await a.publish(course("Only by pull"))
         await eventually(lambda: holds(b, record["id"]), timeout=10, what="the pull")
-        with a.services.store.bound():
-            lost = await Delivery.get(activity_id__startswith=f"{a.base_url}/outbox/", inbox__startswith=b.base_url)
-        assert lost.state == "pending" and lost.attempts >= 1 and lost.last_error == "push lost on the way"
+
+        async def push_waits_for_retry() -> bool:
+            # The pull may win the race with the first, lost attempt: wait until that attempt has been recorded.
+            with a.services.store.bound():
+                lost = await Delivery.get(activity_id__startswith=f"{a.base_url}/outbox/",
+                                          inbox__startswith=b.base_url)
+            return lost.state == "pending" and lost.attempts >= 1 and lost.last_error == "push lost on the way"
+
+        await eventually(push_waits_for_retry, timeout=10, what="the lost push kept for a retry")
     finally:
         a.services.federation.deliverer.client.request = original  # type: ignore[method-assign]
 

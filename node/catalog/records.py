@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from node.catalog.validation import validate_document
 from node.errors import Unprocessable
+from node.ld import work
 from node.ld.canon import canonicalize
 from node.ld.contexts import DATA_INTEGRITY_CONTEXT, EDUFED_CONTEXT, RECORD_CONTEXT, context_path
 from node.ld.loader import UnknownContextError
@@ -123,6 +124,7 @@ def draft(body: dict[str, Any], iri: str, version: int, now: datetime) -> dict[s
 def check_record(document: dict[str, Any]) -> None:
     """Every term must expand (safe mode) and the record must satisfy its SHACL shape."""
     canonicalize(document)
+    work.check()  # SHACL cannot be stopped midway: do not start it for a request that has ended
     violations = validate_document(document)
     if violations:
         first = violations[0]

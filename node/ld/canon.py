@@ -10,6 +10,9 @@ Why it wraps pyld instead of calling ``jsonld.normalize`` (DESIGN §9):
   holding one would hash differently here and elsewhere. :class:`RDFC10` serializes quads the RDFC-1.0 way,
   also inside the blank-node hashes.
 - ``rdfDirection: i18n-datatype``; the frozen loader tags contexts static so pyld keeps processed contexts.
+- Poison graphs: RDFC-1.0's worst case is exponential, and pyld merges a property's values in quadratic time.
+  Both are counted in units of work against one budget, refused past it (422), and the work looks at the
+  request's deadline and cancel flag (``node/ld/work.py``) as it goes.
 - Speed: one processor, expansion done once (``to_rdf`` would expand a second time after our safety walk), and
   the dataset goes straight into the canonicalization algorithm. ``bench/bench_proofs.py`` measures it.
 
@@ -27,17 +30,24 @@ from typing import Any, NoReturn
 from cachetools import LRUCache
 from frozendict import frozendict
 from pyld import jsonld
-from pyld.canon import URDNA2015
+from pyld.canon import URDNA2015, permutations
 from pyld.identifier_issuer import IdentifierIssuer
 
 from node.errors import BadRequest, EduFedError, Unprocessable
+from node.ld import work
 from node.ld.contexts import bundled_iris, context_document
 from node.ld.loader import frozen_document_loader
 
 RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
-# RDFC-1.0 §4.3 asks implementations to bound the Hash N-Degree Quads work (poison graphs).
-MAX_N_DEGREE_CALLS = 5000
+# RDFC-1.0 (§4.4.3 and its security considerations) asks implementations to bound the work on blank nodes
+# whose neighbourhoods look alike (poison graphs). One unit is one hash computed or one blank node placed on a
+# path of a permutation, so the bound counts the real work, not only Hash N-Degree Quads calls. A unit costs
+# 2-5 µs whatever the graph's shape. A credential or a record needs a few dozen units; a ring of 80 look-alike
+# blank nodes 45,000; a clique of 7 reaches the budget (protocol_spec/14-security-privacy.md [SEC-17]).
+MAX_CANONICALIZATION_WORK = 100_000
+# How often (in units) the work looks at the request's deadline and cancel flag: about every millisecond.
+CHECK_EVERY = 1024
 CONTEXT_MEMO_SIZE = 2048
 
 Dataset = dict[str, list[dict[str, Any]]]
@@ -89,10 +99,11 @@ class InvalidJsonLdError(BadRequest):
     code = "invalid-json-ld"
 
 
-class CanonicalizationLimitError(Unprocessable):
-    """The blank-node structure needs more canonicalization work than RDFC-1.0 implementations allow."""
+class CanonicalizationBudgetError(work.WorkRefused):
+    """The blank-node structure needs more canonicalization work than the node does for one document."""
 
-    code = "canonicalization-limit"
+    status = 422
+    code = "canonicalization-budget"
 
 
 def _on_property_dropped(term: Any) -> NoReturn:
@@ -143,6 +154,13 @@ class _Processor(jsonld.JsonLdProcessor):
         super().__init__(on_property_dropped=_on_property_dropped)
         self._memo: LRUCache[tuple[Any, ...], tuple[Any, ...]] = LRUCache(maxsize=CONTEXT_MEMO_SIZE)
         self._lock = threading.Lock()
+
+    def _expand(self, active_ctx: Any, active_property: Any, element: Any, options: dict[str, Any],
+                inside_list: bool = False, inside_index: bool = False, type_scoped_ctx: Any = None) -> Any:
+        # pyld expands element by element: the one place to stop an expansion whose request has ended
+        work.check()
+        return super()._expand(active_ctx, active_property, element, options, inside_list=inside_list,
+                               inside_index=inside_index, type_scoped_ctx=type_scoped_ctx)
 
     def _process_context(self, active_ctx: Any, local_ctx: Any, options: dict[str, Any],
                          override_protected: bool = False, propagate: bool = True,
@@ -240,8 +258,48 @@ def expand(document: dict[str, Any]) -> list[Any]:
     return expanded
 
 
+def _refuse_budget(detail: str) -> NoReturn:
+    raise CanonicalizationBudgetError("Canonicalization budget exceeded", detail=detail)
+
+
+# Keys whose values pyld does not compare when it builds the node map: a graph's, a list's or included nodes are
+# placed by id or appended.
+_NOT_MERGED = frozenset({"@id", "@context", "@index", "@language", "@direction"})
+_NOT_COMPARED = frozenset({"@graph", "@list", "@included"})
+
+
+def _check_node_map_work(expanded: list[Any]) -> None:
+    """Refuse a document whose node map pyld would build in quadratic time.
+
+    pyld adds each value of a property after comparing it with every value already there, so ``k`` values of
+    one property of one node (a node's objects merged by ``@id``) cost ``k²/2`` comparisons: 5,000 values take
+    20 s. Counted here beforehand, in the same units and against the same budget as RDFC-1.0's work.
+    """
+    counts: dict[tuple[Any, str], int] = {}
+    stack: list[Any] = [expanded]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+            continue
+        if not isinstance(item, dict) or "@value" in item:
+            continue
+        node = item.get("@id") if isinstance(item.get("@id"), str) else id(item)
+        for key, value in item.items():
+            if key in _NOT_MERGED:
+                continue
+            if isinstance(value, list) and key not in _NOT_COMPARED:
+                counts[(node, key)] = counts.get((node, key), 0) + len(value)
+            stack.append(value)
+    cost = sum(count * (count - 1) // 2 for count in counts.values())
+    if cost > MAX_CANONICALIZATION_WORK:
+        _refuse_budget(f"its nodes hold so many values of one property that building the graph takes "
+                       f"{cost:,} comparisons; the limit is {MAX_CANONICALIZATION_WORK:,}")
+
+
 def expanded_to_rdf(expanded: list[Any]) -> Dataset:
     """The RDF dataset (pyld's dict form) of an expanded document."""
+    _check_node_map_work(expanded)
     options = dict(_OPTIONS)
     issuer = IdentifierIssuer("_:b")
     node_map: dict[str, dict[str, Any]] = {"@default": {}}
@@ -287,12 +345,34 @@ def nquad(quad: dict[str, Any]) -> str:
     return line + " .\n"
 
 
-class RDFC10(URDNA2015):
-    """pyld's URDNA2015 with RDFC-1.0 literal escaping and a bound on Hash N-Degree Quads work."""
+def _copy_issuer(issuer: IdentifierIssuer) -> IdentifierIssuer:
+    """A copy of an issuer (pyld deep-copies it, which is most of the time spent on rings of blank nodes)."""
+    copied = IdentifierIssuer(issuer.prefix)
+    copied.counter = issuer.counter
+    copied.existing = dict(issuer.existing)
+    copied.order = list(issuer.order)
+    return copied
 
-    def __init__(self) -> None:
+
+class RDFC10(URDNA2015):
+    """pyld's URDNA2015 with RDFC-1.0 literal escaping and a budget on the work of Hash N-Degree Quads."""
+
+    def __init__(self, budget: int | None = None) -> None:
         super().__init__()
-        self.n_degree_calls = 0
+        self.budget = MAX_CANONICALIZATION_WORK if budget is None else budget
+        self.work = 0
+        self._next_check = CHECK_EVERY
+        self._allowance = work.current()
+
+    def _spend(self, units: int) -> None:
+        self.work += units
+        if self.work > self.budget:
+            _refuse_budget(f"its blank nodes need more than {self.budget:,} steps of RDFC-1.0 work (hashes and "
+                           "permutation steps); refusing a graph that could exhaust the node")
+        if self.work >= self._next_check:
+            self._next_check = self.work + CHECK_EVERY
+            if self._allowance is not None:
+                self._allowance.check()
 
     def hash_first_degree_quads(self, id_: str) -> str:
         info = self.blank_node_info[id_]
@@ -310,17 +390,60 @@ class RDFC10(URDNA2015):
                 lines.append(nquad(copy))
             lines.sort()
             info["hash"] = self.hash_nquads(lines)
+            self._spend(len(lines))
         return str(info["hash"])
 
+    def hash_related_blank_node(self, related: str, quad: dict[str, Any], issuer: IdentifierIssuer,
+                                position: str) -> str:
+        self._spend(1)
+        return str(super().hash_related_blank_node(related, quad, issuer, position))
+
+    def _exceeds(self, path: str, chosen_path: str) -> bool:
+        return bool(chosen_path) and len(path) >= len(chosen_path) and path > chosen_path
+
     def hash_n_degree_quads(self, id_: str, issuer: IdentifierIssuer) -> dict[str, Any]:
-        self.n_degree_calls += 1
-        if self.n_degree_calls > MAX_N_DEGREE_CALLS:
-            raise CanonicalizationLimitError(
-                "Canonicalization too complex",
-                detail=f"more than {MAX_N_DEGREE_CALLS} Hash N-Degree Quads steps; refusing a poison graph",
-            )
-        result: dict[str, Any] = super().hash_n_degree_quads(id_, issuer)
-        return result
+        """RDFC-1.0 §4.8.3 as pyld does it, spending one unit per hash and per blank node placed on a path."""
+        self._spend(1)
+        hash_to_related = self.create_hash_to_related(id_, issuer)
+        md = self.create_hash()
+        for related_hash, blank_nodes in sorted(hash_to_related.items()):
+            md.update(related_hash.encode("utf8"))
+            chosen_path = ""
+            chosen_issuer = None
+            for permutation in permutations(blank_nodes):
+                issuer_copy = _copy_issuer(issuer)
+                path = ""
+                recursion_list = []
+                skip = False
+                for related in permutation:
+                    self._spend(1)
+                    if self.canonical_issuer.has_id(related):
+                        path += self.canonical_issuer.get_id(related)
+                    else:
+                        if not issuer_copy.has_id(related):
+                            recursion_list.append(related)
+                        path += issuer_copy.get_id(related)
+                    if self._exceeds(path, chosen_path):
+                        skip = True
+                        break
+                if skip:
+                    continue
+                for related in recursion_list:
+                    result = self.hash_n_degree_quads(related, issuer_copy)
+                    path += issuer_copy.get_id(related)
+                    path += "<" + result["hash"] + ">"
+                    issuer_copy = result["issuer"]
+                    if self._exceeds(path, chosen_path):
+                        skip = True
+                        break
+                if skip:
+                    continue
+                if not chosen_path or path < chosen_path:
+                    chosen_path = path
+                    chosen_issuer = issuer_copy
+            md.update(chosen_path.encode("utf8"))
+            issuer = chosen_issuer
+        return {"hash": md.hexdigest(), "issuer": issuer}
 
     def canonicalize(self, dataset: Dataset) -> str:
         """Canonical N-Quads of ``dataset`` (RDFC-1.0 steps 1-8; consumes the dataset)."""
@@ -372,8 +495,15 @@ class RDFC10(URDNA2015):
 
 
 def canonicalize_dataset(dataset: Dataset) -> str:
-    """Canonical N-Quads (RDFC-1.0) of a pyld dataset; the dataset is consumed."""
-    return RDFC10().canonicalize(dataset)
+    """Canonical N-Quads (RDFC-1.0) of a pyld dataset; the dataset is consumed.
+
+    Raises :class:`CanonicalizationBudgetError` past the work budget, and the current request's
+    :class:`~node.ld.work.WorkTimeout` / :class:`~node.ld.work.WorkCancelled` as soon as its allowance ends.
+    """
+    try:
+        return RDFC10().canonicalize(dataset)
+    except RecursionError:  # a chain of look-alike blank nodes deeper than Python's stack
+        _refuse_budget("its blank nodes form a chain too long for Hash N-Degree Quads")
 
 
 def canonicalize(document: dict[str, Any]) -> str:

@@ -5,7 +5,9 @@ the signed bytes are ``sha256(canon(proof options)) || sha256(canon(document wit
 Ed25519 signature becomes ``proofValue`` (multibase base58btc).
 
 Verification never raises for a bad document: it returns a :class:`VerificationResult` naming every check, so
-callers (the inbox, VC-API endpoints, the CLI) can say exactly why a proof failed. Checks: ``proof-present``,
+callers (the inbox, VC-API endpoints, the CLI) can say exactly why a proof failed. The one exception is work the
+node refuses (:class:`~node.ld.work.WorkRefused`: the canonicalization budget, the request's time): that is no
+verdict on the document, so it is raised and answered as a problem. Checks: ``proof-present``,
 ``cryptosuite``, ``verification-method``, ``controller``, ``purpose``, ``key-revoked``, ``created``,
 ``challenge``, ``domain``, ``previous-proof``, ``canonicalization``, ``signature``. Every proof of a set is
 checked; the result says, per proof, the controller of its key and whether it verified.
@@ -25,6 +27,7 @@ from typing import Any, NamedTuple, NoReturn
 from node.errors import EduFedError
 from node.ld.canon import canonicalize
 from node.ld.contexts import CREDENTIALS_V2_CONTEXT, DATA_INTEGRITY_CONTEXT
+from node.ld.work import WorkRefused
 from node.trust.did import did_key_document, find_verification_method, iso_z
 from node.trust.multikey import Ed25519Key, decode_multibase, encode_multibase, verify_signature
 
@@ -295,6 +298,8 @@ def _verify_one(
         options = {k: v for k, v in proof.items() if k != "proofValue"}
         options["@context"] = _with_suite_context(document.get("@context"))
         data = _hash_data(options, _unsigned_for(document, proof, proofs))
+    except WorkRefused:
+        raise
     except Exception as exc:
         check.fail("canonicalization", str(exc))
     check.ok("canonicalization", "RDFC-1.0")
@@ -338,6 +343,8 @@ def verify(
             outcomes.append(ProofOutcome(check.controller, True))
         except _Failed:
             outcomes.append(ProofOutcome(check.controller, False))
+        except WorkRefused:
+            raise
         except Exception as exc:  # never raise for a bad document
             checks.append(Check("proof-present", False, f"{prefix}unexpected error: {exc!r}"))
             outcomes.append(ProofOutcome(check.controller, False))
