@@ -8,6 +8,7 @@ no tile ever loads. Every page is checked for console errors and Content-Securit
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -387,3 +388,36 @@ def test_the_tile_server_comes_from_the_config_and_a_bad_one_is_refused() -> Non
     for bad in ("https://tiles.example/{z}/{x}/{y}.png; script-src *", "javascript:alert(1)//{z}{x}{y}",
                 "https://tiles.example/no-placeholders.png", "https://a b/{z}/{x}/{y}.png"):
         assert tile_options(options(bad)).url == DEFAULT_TILE_URL, bad
+
+
+WALLET_CREDENTIAL = {
+    "@context": ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"],
+    "type": ["VerifiableCredential", "OpenBadgeCredential"],
+    "credentialSubject": {"type": ["AchievementSubject"], "achievement": {
+        "id": "https://example.org/achievements/glaze", "type": ["Achievement"], "name": "Glaze chemistry"}},
+}
+
+
+def test_staff_offer_a_credential_as_a_qr_code_and_a_verifier_asks_with_one(page: Watched, base_url: str,
+                                                                            served: NodeInThread) -> None:
+    """[WAL-12] The QR codes of an offer and of a presentation request render, drawn by the node as SVG."""
+    assert served.node is not None
+    page.page.goto(f"{base_url}/wallets/offer")
+    page.page.fill("#token", served.node.token)
+    page.page.fill("#credential", json.dumps(WALLET_CREDENTIAL))
+    page.page.check("input[name=txCode]")
+    page.page.click("form.verify button[type=submit]")
+    qr = page.page.locator("figure.qr svg")
+    box = qr.bounding_box()
+    assert box is not None and box["width"] >= 150 and box["width"] == box["height"]
+    assert re.fullmatch(r"\d{6}", page.page.locator("strong.pin").inner_text())
+    link = page.page.locator("a", has_text="Open in a wallet").get_attribute("href")
+    assert link and link.startswith("openid-credential-offer://?credential_offer_uri=")
+    page.assert_clean()
+    page.page.goto(f"{base_url}/wallets/verify")
+    page.page.click("form.verify button[type=submit]")
+    box = page.page.locator("figure.qr svg").bounding_box()
+    assert box is not None and box["width"] >= 150
+    page.page.locator("a", has_text="the answer").click()
+    assert "Waiting for the wallet" in page.page.locator("main").inner_text()
+    page.assert_clean()
