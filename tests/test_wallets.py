@@ -280,6 +280,8 @@ async def test_bad_offer_requests_get_problems(node: RunningNode) -> None:
         ({"credential": achievement_credential("did:key:z6Mkabc", "x")}, 400, "credentialSubject.id"),
         ({"credential": {**template(), "@context": ["https://www.w3.org/ns/credentials/v2"]}}, 422, "@context"),
         ({}, 400, "credential"),
+        ({"credential": {"@context": ["https://www.w3.org/ns/credentials/v2"],
+                         "type": ["VerifiableCredential"], "credentialSubject": {"name": "x"}}}, 422, "type"),
     ]
     for body, status, field in cases:
         async with node.http.post(url, json=body, headers=node.admin) as response:

@@ -18,7 +18,8 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from node.credentials.issuance import CredentialIssuer, check_request
+from node.credentials.datamodel import credential_version
+from node.credentials.issuance import CredentialIssuer, CredentialRefused, check_request, is_open_badge
 from node.errors import BadRequest
 from node.store.models import WalletIssuance, WalletNonce, WalletOffer
 from node.store.records import Store
@@ -58,6 +59,11 @@ def check_template(credential: Any, issuer_did: str) -> dict[str, Any]:
     if isinstance(subject, dict) and "id" in subject:
         raise BadRequest("credentialSubject.id is set by the wallet", field="credentialSubject.id",
                          detail="the learner's wallet key becomes the subject; leave the id out")
+    # what the wallet metadata promises (protocol section 16.3): a VC 2.0 Open Badges credential
+    if credential_version(credential) != 2 or not is_open_badge(credential):
+        raise CredentialRefused("Wallets are offered VC 2.0 Open Badges credentials", field="type",
+                                detail="type must include OpenBadgeCredential or AchievementCredential, first "
+                                       "@context VC 2.0")
     check_request(bind_subject(credential, PLACEHOLDER_SUBJECT), issuer_did)
     return credential
 
